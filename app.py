@@ -1,0 +1,71 @@
+"""Chalice wiring only: each handler hands its event to a `chalicelib` module."""
+import os
+
+from chalice import Chalice, Response
+
+from chalicelib import inspection, starter, uploads
+from chalicelib.aws import AwsClients
+from chalicelib.classify import classify_upload
+from chalicelib.endpoint import SageMakerEndpoint
+from chalicelib.keys import InvalidProductId, validate_product_id
+from chalicelib.logs import log
+from chalicelib.results import DynamoDbResultsStore, ProductNotFound, product_results
+from chalicelib.settings import Settings
+
+app = Chalice(app_name="quality-inspection")
+clients = AwsClients()
+
+# Read at deploy time: the queue S3 sends upload events to (created by the resource stack).
+UPLOAD_QUEUE = os.environ.get("INSPECTION_UPLOAD_QUEUE", "quality-inspection-uploads")
+
+
+def _results_store(settings: Settings) -> DynamoDbResultsStore:
+    return DynamoDbResultsStore(clients.dynamodb, settings.results_table)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return Response(body={"error": code, "message": message}, status_code=status)
+
+
+@app.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=10)
+def start_inspections(event):
+    records = [record.to_dict() for record in event]
+    return starter.start_batch(records, Settings.from_env(), clients.stepfunctions)
+
+
+@app.lambda_function(name="classify_image")
+def classify_image(event, context):
+    settings = Settings.from_env()
+    endpoint = SageMakerEndpoint(clients.sagemaker_runtime, settings.endpoint_name, len(settings.model_classes))
+    result = classify_upload(event, settings, clients.s3, endpoint)
+    log("image classified", inspection_id=event.get("inspection_id"), key=event.get("key"), **result)
+    return result
+
+
+@app.lambda_function(name="record_verdict")
+def record_verdict(event, context):
+    settings = Settings.from_env()
+    result = inspection.record_verdict(event, settings, _results_store(settings))
+    log("verdict recorded", inspection_id=event.get("inspection_id"), product_id=event.get("product_id"),
+        verdict=result["verdict"])
+    return result
+
+
+@app.route("/uploads", methods=["POST"], cors=True)
+def create_upload():
+    try:
+        body = uploads.create_upload(app.current_request.json_body, Settings.from_env(), clients.s3)
+    except (InvalidProductId, uploads.InvalidUploadRequest) as error:
+        return _error(400, "InvalidUploadRequest", str(error))
+    return Response(body=body, status_code=201)
+
+
+@app.route("/results/{product_id}", methods=["GET"], cors=True)
+def get_results(product_id):
+    try:
+        validate_product_id(product_id)
+        return product_results(_results_store(Settings.from_env()), product_id)
+    except InvalidProductId as error:
+        return _error(400, "InvalidProductId", str(error))
+    except ProductNotFound as error:
+        return _error(404, "ProductNotFound", str(error))

@@ -1,0 +1,59 @@
+"""The classify task: read the uploaded object, check it, and ask the model what it shows."""
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .endpoint import ModelEndpoint
+from .images import ImageRejected, prepare_image
+from .settings import Settings
+
+
+class StorageUnavailable(RuntimeError):
+    """S3 failed transiently; the state machine retries with backoff."""
+
+
+def read_upload(s3, bucket: str, key: str, max_bytes: int) -> bytes:
+    """The object's bytes; ImageRejected when it is gone or too large to inspect."""
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404"):
+            raise ImageRejected(f"s3://{bucket}/{key} no longer exists; upload the photo again.") from None
+        raise StorageUnavailable(f"reading s3://{bucket}/{key}: {code}") from None
+    except BotoCoreError as error:
+        raise StorageUnavailable(f"reading s3://{bucket}/{key}: {error}") from None
+    # Checked again here because a pre-signed POST's size condition is the only other guard.
+    if response["ContentLength"] > max_bytes:
+        response["Body"].close()
+        raise ImageRejected(f"The file is {response['ContentLength']} bytes; the limit is {max_bytes} bytes.")
+    return response["Body"].read()
+
+
+def classify_upload(task_input: dict, settings: Settings, s3, endpoint: ModelEndpoint) -> dict:
+    """Classification of one upload, or a rejection with its reason (bad images are not errors)."""
+    try:
+        data = read_upload(s3, task_input["bucket"], task_input["key"], settings.max_upload_bytes)
+        image = prepare_image(
+            data,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            input_size=settings.model_input_size,
+        )
+    except ImageRejected as rejection:
+        return {"status": "rejected", "reason": str(rejection)}
+    prediction = endpoint.predict(image.body, image.content_type)
+    probabilities = dict(zip(settings.model_classes, prediction.probabilities))
+    label = max(probabilities, key=probabilities.get)
+    return {
+        "status": "classified",
+        "label": label,
+        "confidence": probabilities[label],
+        "probabilities": probabilities,
+        "model_id": prediction.model_id,
+        "image": {
+            "format": image.original_format,
+            "width": image.original_width,
+            "height": image.original_height,
+        },
+    }

@@ -1,0 +1,66 @@
+"""The record task: decide the verdict of one inspection, store it, and prepare the alert.
+
+Every execution ends here, whatever happened before: a classification, a rejected image, or a failure
+caught by the state machine. So every upload ends with a stored result.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from .alerts import defect_alert
+from .results import ResultsStore, inspection_key
+from .settings import Settings
+from .verdicts import DEFECTIVE, ERROR, decide
+
+
+def failure_reason(failure: dict) -> str:
+    """A readable reason from a Step Functions Catch output ({"Error", "Cause"})."""
+    error = failure.get("Error", "States.TaskFailed")
+    try:
+        cause = json.loads(failure.get("Cause") or "{}")
+        message = cause.get("errorMessage") or ""
+    except (TypeError, ValueError, AttributeError):
+        message = str(failure.get("Cause") or "")
+    return f"{error}: {message}" if message else error
+
+
+def build_record(state: dict, threshold: float) -> dict:
+    """The result record for one execution's state (its input plus what the tasks added)."""
+    record = {
+        "product_id": state["product_id"],
+        "inspection_key": inspection_key(state["uploaded_at"], state["inspection_id"]),
+        "inspection_id": state["inspection_id"],
+        "capture_id": state["capture_id"],
+        "bucket": state["bucket"],
+        "key": state["key"],
+        "uploaded_at": state["uploaded_at"],
+        "inspected_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "threshold": threshold,
+    }
+    if "failure" in state:
+        record.update(verdict=ERROR, reason=failure_reason(state["failure"]))
+        return record
+    classification = state["classification"]
+    record["verdict"] = decide(classification, threshold)
+    if classification["status"] == "rejected":
+        record["reason"] = classification["reason"]
+        return record
+    record.update(
+        label=classification["label"],
+        confidence=classification["confidence"],
+        probabilities=classification["probabilities"],
+        model_id=classification["model_id"],
+        image=classification["image"],
+    )
+    return record
+
+
+def record_verdict(state: dict, settings: Settings, store: ResultsStore) -> dict:
+    """Store the verdict; return it with the alert to publish when the product is defective."""
+    stored = store.put(build_record(state, settings.confidence_threshold))
+    return {
+        "verdict": stored["verdict"],
+        "inspection_key": stored["inspection_key"],
+        "alert": defect_alert(stored) if stored["verdict"] == DEFECTIVE else None,
+    }

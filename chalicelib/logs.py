@@ -1,0 +1,32 @@
+"""Structured (JSON) logs, one object per line, as CloudWatch Logs Insights expects."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+_LOGGER = logging.getLogger("inspection")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"level": record.levelname, "event": record.getMessage(), "logger": record.name}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def _configure() -> logging.Logger:
+    if not _LOGGER.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        _LOGGER.addHandler(handler)
+        _LOGGER.setLevel(logging.INFO)
+        _LOGGER.propagate = False
+    return _LOGGER
+
+
+def log(event: str, level: int = logging.INFO, **fields) -> None:
+    """Log `event` with `fields` as one JSON object."""
+    _configure().log(level, event, extra={"fields": fields})

@@ -1,0 +1,111 @@
+"""Where verdicts are stored: a small interface and its DynamoDB adapter.
+
+Table keys: `product_id` (partition) and `inspection_key` = `<uploaded_at>#<inspection_id>` (sort), so one
+Query answers "latest verdict and history of product X" in time order, without a scan.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+HISTORY_LIMIT = 100
+
+
+class ResultsStoreUnavailable(RuntimeError):
+    """DynamoDB failed transiently; the state machine retries with backoff."""
+
+
+class ResultsStore(Protocol):
+    def put(self, record: dict) -> dict: ...
+
+    def history(self, product_id: str, limit: int = HISTORY_LIMIT) -> list[dict]: ...
+
+
+def inspection_key(uploaded_at: str, inspection_id: str) -> str:
+    return f"{uploaded_at}#{inspection_id}"
+
+
+def _to_dynamodb(value):
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamodb(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_to_dynamodb(v) for v in value]
+    return value
+
+
+def _from_dynamodb(value):
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamodb(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamodb(v) for v in value]
+    return value
+
+
+class DynamoDbResultsStore:
+    """ResultsStore on a DynamoDB table (low-level client, so tests can pass a moto-backed one)."""
+
+    def __init__(self, client, table_name: str):
+        self._client = client
+        self._table = table_name
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
+
+    def _item(self, record: dict) -> dict:
+        return {k: self._serializer.serialize(v) for k, v in _to_dynamodb(record).items()}
+
+    def _record(self, item: dict) -> dict:
+        return _from_dynamodb({k: self._deserializer.deserialize(v) for k, v in item.items()})
+
+    def put(self, record: dict) -> dict:
+        """Store `record` once; a retried put of the same inspection returns what is already stored."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._item(record),
+                ConditionExpression="attribute_not_exists(inspection_key)",
+            )
+            return record
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise ResultsStoreUnavailable(f"storing {record['product_id']}: {error}") from None
+        except BotoCoreError as error:
+            raise ResultsStoreUnavailable(f"storing {record['product_id']}: {error}") from None
+        existing = self._client.get_item(
+            TableName=self._table,
+            Key=self._item({"product_id": record["product_id"], "inspection_key": record["inspection_key"]}),
+            ConsistentRead=True,
+        )
+        return self._record(existing["Item"])
+
+    def history(self, product_id: str, limit: int = HISTORY_LIMIT) -> list[dict]:
+        """The product's results, newest first."""
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="product_id = :p",
+            ExpressionAttributeValues={":p": {"S": product_id}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [self._record(item) for item in response["Items"]]
+
+
+class ProductNotFound(LookupError):
+    pass
+
+
+def product_results(store: ResultsStore, product_id: str) -> dict:
+    """The latest verdict of a product and its history, newest first."""
+    history = store.history(product_id)
+    if not history:
+        raise ProductNotFound(
+            f"No inspection results for product {product_id!r} yet. Upload an image with POST /uploads "
+            "and ask again once it has been inspected (usually within seconds)."
+        )
+    return {"product_id": product_id, "latest": history[0], "history": history, "count": len(history)}

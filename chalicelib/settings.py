@@ -1,0 +1,73 @@
+"""Run-time settings, read from the environment that the Chalice stage configures.
+
+The same names are set by `chalice deploy` (from `.chalice/config.json`) and by the embedded stack, so
+nothing here knows where it runs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_CLASSES = ("defect_free", "defective")
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed: a deployment problem, not a data problem."""
+
+
+def _required(env: dict, name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"Environment variable {name} is not set; set it in .chalice/config.json for this stage.")
+    return value
+
+
+def _number(env: dict, name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number.") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name}={raw!r} must lie between {low} and {high}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    upload_bucket: str
+    state_machine_arn: str
+    results_table: str
+    alert_topic_arn: str
+    endpoint_name: str
+    upload_prefix: str = "uploads/"
+    confidence_threshold: float = 0.75
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    model_input_size: int = 224
+    upload_url_expiry_seconds: int = 300
+    model_classes: tuple = field(default=DEFAULT_CLASSES)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        prefix = env.get("UPLOAD_PREFIX", "uploads/").strip("/") + "/"
+        classes = tuple(c.strip() for c in env.get("MODEL_CLASSES", ",".join(DEFAULT_CLASSES)).split(","))
+        if sorted(classes) != sorted(DEFAULT_CLASSES):
+            raise ConfigurationError(f"MODEL_CLASSES must name {', '.join(DEFAULT_CLASSES)} in the model's index order.")
+        return cls(
+            upload_bucket=_required(env, "UPLOAD_BUCKET"),
+            state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
+            results_table=_required(env, "RESULTS_TABLE"),
+            alert_topic_arn=_required(env, "ALERT_TOPIC_ARN"),
+            endpoint_name=_required(env, "SAGEMAKER_ENDPOINT_NAME"),
+            upload_prefix=prefix,
+            confidence_threshold=_number(env, "CONFIDENCE_THRESHOLD", 0.75, 0.5, 1.0),
+            max_upload_bytes=int(_number(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1, 5 * 1024**3)),
+            max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 1_000_000_000)),
+            model_input_size=int(_number(env, "MODEL_INPUT_SIZE", 224, 16, 4096)),
+            upload_url_expiry_seconds=int(_number(env, "UPLOAD_URL_EXPIRY_SECONDS", 300, 10, 3600)),
+            model_classes=classes,
+        )
