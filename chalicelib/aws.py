@@ -5,7 +5,7 @@ which is how the embedded stack points the same code at local services.
 """
 from __future__ import annotations
 
-import functools
+import threading
 
 import boto3
 from botocore.config import Config
@@ -20,27 +20,30 @@ class AwsClients:
 
     def __init__(self, session: boto3.session.Session | None = None):
         self._session = session
+        self._clients: dict = {}
+        # A boto3 session is not thread-safe; the embedded stack runs handlers on several threads.
+        self._lock = threading.Lock()
 
-    @functools.cached_property
-    def session(self) -> boto3.session.Session:
-        return self._session or boto3.session.Session()
+    def _client(self, name: str, config: Config = _CLIENT_CONFIG):
+        with self._lock:
+            if name not in self._clients:
+                session = self._session or boto3.session.Session()
+                self._clients[name] = session.client(name, config=config)
+            return self._clients[name]
 
-    def _client(self, name: str):
-        return self.session.client(name, config=_CLIENT_CONFIG)
-
-    @functools.cached_property
+    @property
     def s3(self):
         # SigV4 so pre-signed POSTs work in every region.
-        return self.session.client("s3", config=_CLIENT_CONFIG.merge(Config(signature_version="s3v4")))
+        return self._client("s3", _CLIENT_CONFIG.merge(Config(signature_version="s3v4")))
 
-    @functools.cached_property
+    @property
     def stepfunctions(self):
         return self._client("stepfunctions")
 
-    @functools.cached_property
+    @property
     def dynamodb(self):
         return self._client("dynamodb")
 
-    @functools.cached_property
+    @property
     def sagemaker_runtime(self):
         return self._client("sagemaker-runtime")

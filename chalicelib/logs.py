@@ -17,14 +17,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def _configure() -> logging.Logger:
-    if not _LOGGER.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        _LOGGER.addHandler(handler)
-        _LOGGER.setLevel(logging.INFO)
-        _LOGGER.propagate = False
+def configure(stream=None) -> logging.Logger:
+    """Send the JSON lines to `stream` (stdout, which Lambda ships to CloudWatch, unless told otherwise)."""
+    for handler in list(_LOGGER.handlers):
+        _LOGGER.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    _LOGGER.addHandler(handler)
+    _LOGGER.setLevel(logging.INFO)
+    _LOGGER.propagate = False
     return _LOGGER
+
+
+def _configure() -> logging.Logger:
+    return _LOGGER if _LOGGER.handlers else configure()
 
 
 def log(event: str, level: int = logging.INFO, **fields) -> None:

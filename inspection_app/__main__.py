@@ -1,0 +1,3 @@
+from inspection_app.cli import main
+
+raise SystemExit(main())

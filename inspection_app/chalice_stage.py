@@ -1,0 +1,48 @@
+"""The Chalice project and one of its stages, read the way `chalice deploy` reads them."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from chalice.config import Config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STATE_MACHINE_DEFINITION = PROJECT_DIR / "statemachine" / "inspection.asl.json"
+
+
+def load_app_module():
+    """The project's `app.py` module (its `app` is the Chalice app)."""
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    import app  # noqa: PLC0415 - the project root is only importable once on sys.path
+
+    return app
+
+
+def stage_config(stage: str, chalice_app=None) -> Config:
+    """Chalice's own view of `.chalice/config.json` for `stage` (environment variables merged)."""
+    config_from_disk = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    if stage not in config_from_disk.get("stages", {}):
+        raise SystemExit(f"Stage {stage!r} is not defined in .chalice/config.json.")
+    return Config(
+        chalice_stage=stage,
+        config_from_disk=config_from_disk,
+        user_provided_params={"project_dir": str(PROJECT_DIR), "chalice_app": chalice_app},
+    )
+
+
+def function_name(app_name: str, stage: str, handler: str) -> str:
+    """The deployed name of a Chalice Lambda function: predictable, so the state machine can name it."""
+    return f"{app_name}-{stage}-{handler}"
+
+
+def render_definition(substitutions: dict) -> str:
+    """The state machine definition with its `${...}` placeholders filled in."""
+    text = STATE_MACHINE_DEFINITION.read_text()
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    if "${" in text:
+        missing = text[text.index("${"):].split("}")[0] + "}"
+        raise ValueError(f"state machine definition still has a placeholder: {missing}")
+    return text

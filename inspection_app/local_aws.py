@@ -1,0 +1,60 @@
+"""moto in server mode on a loopback port: S3, SQS, SNS, DynamoDB and Step Functions for the embedded stack."""
+from __future__ import annotations
+
+import os
+import threading
+
+import requests
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from .lambda_dispatch import LambdaDispatcher, lambda_middleware
+
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+def local_aws_environment(moto_url: str, model_url: str) -> dict:
+    """The configuration that points boto3 (and so the unchanged app) at the local services."""
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,
+        # Dummy credentials: requests are signed, nothing checks them, and no real account is reachable.
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+    }
+
+
+class LocalAws:
+    """A moto server whose Lambda Invoke requests run the Chalice app's handlers in-process."""
+
+    def __init__(self, dispatcher: LambdaDispatcher, host: str = "127.0.0.1", port: int = 0):
+        app = lambda_middleware(dispatcher, DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "LocalAws":
+        # moto's Step Functions interpreter calls Lambda and the other services at localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._thread.start()
+        response = requests.post(
+            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        )
+        response.raise_for_status()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

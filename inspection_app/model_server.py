@@ -1,0 +1,82 @@
+"""A local model endpoint that speaks the SageMaker runtime invocation API.
+
+`POST /endpoints/{name}/invocations` with `application/x-image` bytes answers the JSON list of class
+probabilities (the built-in algorithm's contract), and sends the model id back in the custom-attributes
+header. Errors use the runtime's error shapes, so botocore raises the same exceptions as in the cloud.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+_INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+ACCEPTED_CONTENT_TYPES = frozenset({"application/x-image", "image/jpeg", "image/png"})
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    return Response(
+        json.dumps({"__type": error_type, "message": message}),
+        status=status,
+        content_type="application/json",
+        headers={"x-amzn-ErrorType": error_type},
+    )
+
+
+class ModelEndpointApp:
+    """WSGI app serving one predictor under one endpoint name."""
+
+    def __init__(self, predictor, endpoint_name: str):
+        self._predictor = predictor
+        self._endpoint_name = endpoint_name
+
+    def __call__(self, environ, start_response):
+        return self._respond(Request(environ))(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
+        if request.path == "/ping":
+            return Response("", status=200)
+        match = _INVOCATIONS.match(request.path)
+        if request.method != "POST" or not match:
+            return _error(404, "UnknownOperationException", f"{request.method} {request.path} is not an operation")
+        if match["name"] != self._endpoint_name:
+            return _error(400, "ValidationError", f"Endpoint {match['name']} not found; this server serves {self._endpoint_name}.")
+        if request.mimetype not in ACCEPTED_CONTENT_TYPES:
+            return _error(400, "ValidationError", f"ContentType {request.mimetype!r} is not supported; send application/x-image.")
+        try:
+            probabilities = self._predictor.predict(request.get_data())
+        except (OSError, ValueError) as error:  # undecodable image: the model's error, as SageMaker reports it
+            return _error(424, "ModelError", f"The model could not read the image: {error}")
+        return Response(
+            json.dumps(probabilities),
+            status=200,
+            content_type="application/json",
+            headers={
+                "X-Amzn-Invoked-Production-Variant": "AllTraffic",
+                "X-Amzn-SageMaker-Custom-Attributes": f"model_id={self._predictor.model_id}",
+            },
+        )
+
+
+class LocalModelEndpoint:
+    """The model endpoint app on a loopback port, in a background thread."""
+
+    def __init__(self, predictor, endpoint_name: str, host: str = "127.0.0.1", port: int = 0):
+        self._server = make_server(host, port, ModelEndpointApp(predictor, endpoint_name), threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="model-endpoint", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> "LocalModelEndpoint":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

@@ -1,0 +1,131 @@
+"""The embedded stack: the whole pipeline on one machine, no AWS account, no Docker.
+
+The same `app.py` and the same state machine definition as in the cloud; only configuration differs:
+boto3 is pointed at moto (S3, SQS, SNS, DynamoDB, Step Functions) and at a local model endpoint.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from chalicelib import logs
+from chalicelib.settings import Settings
+
+from .alerts_inbox import AlertInbox
+from .api_server import LocalApi
+from .chalice_stage import load_app_module, stage_config
+from .lambda_dispatch import LambdaDispatcher
+from .local_aws import LOCAL_REGION, LocalAws, local_aws_environment
+from .model_server import LocalModelEndpoint
+from .provision import provision
+from .sqs_poller import QueuePoller, lambda_batch_processor
+
+STAGE = "local"
+
+
+@dataclass
+class StackInfo:
+    api_url: str
+    aws_url: str
+    model_url: str
+    upload_bucket: str
+    queue_url: str
+    dead_letter_queue_url: str
+    results_table: str
+    topic_arn: str
+    state_machine_arn: str
+    endpoint_name: str
+    model_id: str
+    log_file: str
+
+
+@contextmanager
+def _environment(values: dict):
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=None):
+    """Run the stack until the block exits; yields (StackInfo, AlertInbox)."""
+    app_module = load_app_module()
+    chalice_app = app_module.app
+    config = stage_config(STAGE, chalice_app)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    quiet_servers()
+
+    with open(log_file, "a", buffering=1) as log_stream:
+        logs.configure(log_stream)
+        model_endpoint = LocalModelEndpoint(predictor, config.environment_variables["SAGEMAKER_ENDPOINT_NAME"]).start()
+        dispatcher = LambdaDispatcher(chalice_app.handler_map, f"{config.app_name}-{STAGE}-")
+        aws = LocalAws(dispatcher).start()
+        environment = {
+            **config.environment_variables,
+            **local_aws_environment(aws.url, model_endpoint.url),
+            # The local endpoint serves this model: resize uploads to its input once, in the Lambda.
+            "MODEL_INPUT_SIZE": str(predictor.input_size),
+        }
+        pollers, api = [], None
+        try:
+            with _environment(environment):
+                settings = Settings.from_env()
+                session = boto3.session.Session()
+                resources = provision(session, settings, app_name=config.app_name, stage=STAGE,
+                                      queue_name=app_module.UPLOAD_QUEUE)
+                sqs = session.client("sqs")
+                inbox = AlertInbox(on_alert)
+                inbox_url = _subscribe_inbox(session, resources["topic_arn"], f"{config.app_name}-{STAGE}-alert-inbox")
+                pollers = [
+                    QueuePoller(sqs, resources["queue_url"], lambda_batch_processor(
+                        dispatcher, "start_inspections", resources["queue_arn"], LOCAL_REGION)).start(),
+                    QueuePoller(sqs, inbox_url, inbox.process).start(),
+                ]
+                api = LocalApi(chalice_app, config, port=api_port).start()
+                yield StackInfo(
+                    api_url=api.url,
+                    aws_url=aws.url,
+                    model_url=model_endpoint.url,
+                    upload_bucket=settings.upload_bucket,
+                    queue_url=resources["queue_url"],
+                    dead_letter_queue_url=resources["dead_letter_queue_url"],
+                    results_table=settings.results_table,
+                    topic_arn=resources["topic_arn"],
+                    state_machine_arn=resources["state_machine_arn"],
+                    endpoint_name=settings.endpoint_name,
+                    model_id=predictor.model_id,
+                    log_file=str(log_file),
+                ), inbox
+        finally:
+            if api:
+                api.stop()
+            for poller in pollers:
+                poller.stop()
+            aws.stop()
+            model_endpoint.stop()
+            logs.configure()
+
+
+def _subscribe_inbox(session, topic_arn: str, queue_name: str) -> str:
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    session.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url
+
+
+def quiet_servers() -> None:
+    """The local servers log every request; the pipeline's own JSON logs say what matters."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
