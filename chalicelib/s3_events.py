@@ -36,6 +36,7 @@ class UploadEvent:
             "size": self.size,
             "etag": self.etag,
             "version_id": self.version_id,
+            "sequencer": self.sequencer,
             "uploaded_at": self.event_time,
         }
 

@@ -59,7 +59,7 @@ def _environment(values: dict):
 
 
 @contextmanager
-def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=None):
+def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=None, quiet: bool = False):
     """Run the stack until the block exits; yields (StackInfo, AlertInbox)."""
     app_module = load_app_module()
     chalice_app = app_module.app
@@ -93,7 +93,7 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
                         dispatcher, "start_inspections", resources["queue_arn"], LOCAL_REGION)).start(),
                     QueuePoller(sqs, inbox_url, inbox.process).start(),
                 ]
-                api = LocalApi(chalice_app, config, port=api_port).start()
+                api = LocalApi(chalice_app, config, port=api_port, quiet=quiet).start()
                 yield StackInfo(
                     api_url=api.url,
                     aws_url=aws.url,

@@ -1,0 +1,148 @@
+"""`inspection-app`: try the pipeline on one machine, train models, inspect images, read results."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import paths
+from .client import ApiClient, ApiError, image_files
+from .inspections import inspect_files, print_reports
+
+DEFAULT_API = "http://127.0.0.1:8000"
+
+
+def load_predictor(model_dir: Path | None):
+    """The ONNX model in `model_dir` (default: the demo's), or a message saying how to get one."""
+    from training.predictor import ModelDirError, OnnxPredictor  # noqa: PLC0415 - keeps `results` light
+
+    model_dir = model_dir or paths.default_model_dir()
+    try:
+        return OnnxPredictor(model_dir)
+    except ModelDirError as error:
+        raise SystemExit(
+            f"{error}\nTrain one with `inspection-app train --dataset DIR --model-dir {model_dir}` "
+            "or run `make demo`, which trains the demo model."
+        ) from None
+
+
+@contextmanager
+def running_stack(model_dir: Path | None, port: int, on_alert=None, quiet: bool = False):
+    from .stack import embedded_stack  # noqa: PLC0415 - moto is heavy; only the stack needs it
+
+    predictor = load_predictor(model_dir)
+    with embedded_stack(predictor, api_port=port, log_file=paths.log_file(), on_alert=on_alert, quiet=quiet) as running:
+        yield running
+
+
+def cmd_up(args) -> int:
+    def show_alert(alert):
+        print(f"\nALERT  {alert['subject']}\n{alert['message']}\n", flush=True)
+
+    with running_stack(args.model_dir, args.port, on_alert=show_alert) as (info, _):
+        print(f"Embedded stack running (model {info.model_id}). Ctrl-C stops it.")
+        print(f"  REST API          {info.api_url}   (POST /uploads, GET /results/{{product_id}})")
+        print(f"  AWS services      {info.aws_url}   (moto: S3, SQS, SNS, DynamoDB, Step Functions)")
+        print(f"  model endpoint    {info.model_url}/endpoints/{info.endpoint_name}/invocations")
+        print(f"  upload bucket     s3://{info.upload_bucket}")
+        print(f"  Lambda logs       {info.log_file}")
+        print(f"Try: inspection-app inspect IMAGE.jpg --api {info.api_url}", flush=True)
+        if args.ready_file:
+            Path(args.ready_file).write_text(json.dumps(vars(info)))
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("Stopping.")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from training.dataset import DatasetError  # noqa: PLC0415 - torch loads only when training
+    from training.train import train
+
+    try:
+        metadata = train(args.dataset, args.model_dir, epochs=args.epochs, input_size=args.input_size, seed=args.seed)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Model {metadata['model_id']} written to {args.model_dir}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    files = image_files(args.paths)
+    if not files:
+        print("error: no .jpg, .jpeg or .png files under the given paths", file=sys.stderr)
+        return 2
+
+    def run(api_url: str) -> list[dict]:
+        reports = inspect_files(ApiClient(api_url), files, concurrency=args.concurrency, timeout=args.timeout)
+        return print_reports(reports, as_json=args.json)
+
+    if args.api:
+        reports = run(args.api)
+    else:
+        with running_stack(args.model_dir, 0, quiet=True) as (info, _):
+            reports = run(info.api_url)
+    return 1 if any(item["verdict"] is None for item in reports) else 0
+
+
+def cmd_results(args) -> int:
+    try:
+        print(json.dumps(ApiClient(args.api).results(args.product_id), indent=2))
+    except ApiError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo  # noqa: PLC0415
+
+    return run_demo(retrain=args.retrain)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inspection-app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="train the demo model if needed, run the pipeline on held-out photos")
+    demo.add_argument("--retrain", action="store_true", help="train the demo model again even if one is cached")
+    demo.set_defaults(func=cmd_demo)
+
+    up = commands.add_parser("up", help="run the embedded stack in the foreground")
+    up.add_argument("--model-dir", type=Path, help="model to serve (default: the demo model)")
+    up.add_argument("--port", type=int, default=8000, help="REST API port (default 8000; 0 picks a free one)")
+    up.add_argument("--ready-file", help="write the stack's URLs as JSON to this file once it is up")
+    up.set_defaults(func=cmd_up)
+
+    train = commands.add_parser("train", help="train a classifier from defect_free/ and defective/ folders")
+    train.add_argument("--dataset", type=Path, required=True)
+    train.add_argument("--model-dir", type=Path, required=True)
+    train.add_argument("--epochs", type=int, help="maximum epochs (default: chosen from the dataset size)")
+    train.add_argument("--input-size", type=int, help="model input size in pixels (default 160)")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train)
+
+    inspect = commands.add_parser("inspect", help="upload images through the API and wait for their verdicts")
+    inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    inspect.add_argument("--model-dir", type=Path, help="model for the embedded stack (default: the demo model)")
+    inspect.add_argument("--api", help="use a running API instead of starting an embedded stack")
+    inspect.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    inspect.add_argument("--concurrency", type=int, default=4)
+    inspect.add_argument("--timeout", type=float, default=120, help="seconds to wait for each result")
+    inspect.set_defaults(func=cmd_inspect)
+
+    results = commands.add_parser("results", help="the latest verdict and history of a product")
+    results.add_argument("product_id")
+    results.add_argument("--api", default=DEFAULT_API)
+    results.set_defaults(func=cmd_results)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

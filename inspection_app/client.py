@@ -1,0 +1,102 @@
+"""A client of the REST API: request a pre-signed POST, upload, wait for the stored verdict."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+
+
+class ApiError(RuntimeError):
+    """The API refused a request; the message is the API's own explanation."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Inspection:
+    file: str
+    product_id: str
+    key: str
+    result: dict
+    latency_ms: float
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """Every image file (by extension) under `paths`, in a stable order."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CONTENT_TYPES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+    return files
+
+
+class ApiClient:
+    def __init__(self, base_url: str, *, timeout: float = 30):
+        self._base = base_url.rstrip("/")
+        self._http = requests.Session()
+        self._timeout = timeout
+
+    def _json(self, response: requests.Response) -> dict:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text[:200]}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body.get("message") or body.get("Message") or str(body))
+        return body
+
+    def request_upload(self, product_id: str, content_type: str) -> dict:
+        response = self._http.post(
+            f"{self._base}/uploads", json={"product_id": product_id, "content_type": content_type}, timeout=self._timeout
+        )
+        return self._json(response)
+
+    def results(self, product_id: str) -> dict:
+        return self._json(self._http.get(f"{self._base}/results/{product_id}", timeout=self._timeout))
+
+    def upload(self, path: Path, product_id: str) -> dict:
+        """Upload one file through a pre-signed POST; returns the upload description (key, ...)."""
+        content_type = CONTENT_TYPES.get(path.suffix.lower())
+        if content_type is None:
+            raise ApiError(0, f"{path.name}: only {', '.join(CONTENT_TYPES)} files can be uploaded")
+        upload = self.request_upload(product_id, content_type)
+        with open(path, "rb") as body:
+            response = requests.post(
+                upload["url"], data=upload["fields"], files={"file": (path.name, body, content_type)},
+                timeout=self._timeout,
+            )
+        if response.status_code not in (200, 201, 204):
+            raise ApiError(response.status_code, f"upload of {path.name} refused by storage: {response.text[:200]}")
+        return upload
+
+    def wait_for_result(self, product_id: str, key: str, *, timeout: float = 120, interval: float = 0.05) -> dict:
+        """The stored result for the upload `key`, polling `GET /results/{product_id}`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                for result in self.results(product_id)["history"]:
+                    if result["key"] == key:
+                        return result
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+            time.sleep(interval)
+        raise TimeoutError(f"no result for {key} after {timeout:.0f} s")
+
+    def inspect(self, path: Path, product_id: str | None = None, *, timeout: float = 120) -> Inspection:
+        """Upload `path` (product id: the file's stem) and wait until its verdict is stored."""
+        product_id = product_id or path.stem
+        started = time.perf_counter()
+        upload = self.upload(path, product_id)
+        result = self.wait_for_result(product_id, upload["key"], timeout=timeout)
+        return Inspection(str(path), product_id, upload["key"], result, (time.perf_counter() - started) * 1000)

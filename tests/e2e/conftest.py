@@ -1,0 +1,122 @@
+"""The embedded stack for end-to-end tests: a tiny model trained once, `inspection-app up` in a subprocess.
+
+A subprocess keeps the stack's moto server apart from the unit tests' in-process `mock_aws` (both would
+share moto's global state in one process), and it is how a user runs it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def synthetic_photo(rng: np.random.Generator, defective: bool, size: int = 96) -> Image.Image:
+    """A textured light part; a defective one carries a large dark blemish."""
+    pixels = rng.normal(190, 18, (size, size, 3)).clip(0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    if defective:
+        x, y = rng.integers(10, size - 50, 2)
+        ImageDraw.Draw(image).ellipse([x, y, x + 40, y + 40], fill=(20, 20, 20))
+    return image
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    from training.train import train
+
+    rng = np.random.default_rng(7)
+    dataset = tmp_path_factory.mktemp("synthetic-dataset")
+    for label in ("defect_free", "defective"):
+        (dataset / label).mkdir()
+        for index in range(16):
+            synthetic_photo(rng, label == "defective").save(dataset / label / f"{label}-{index}.jpg")
+    model = tmp_path_factory.mktemp("model")
+    train(dataset, model, epochs=4, input_size=64, seed=0, progress=lambda *_: None)
+    return model
+
+
+@pytest.fixture(scope="session")
+def predictor(model_dir):
+    from training.predictor import OnnxPredictor
+
+    return OnnxPredictor(model_dir)
+
+
+class RunningStack:
+    def __init__(self, info: dict):
+        self.info = info
+        self.api_url = info["api_url"]
+        self.session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+        )
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.info["aws_url"])
+
+
+@pytest.fixture(scope="session")
+def stack(model_dir, tmp_path_factory) -> RunningStack:
+    home = tmp_path_factory.mktemp("stack-home")
+    ready = home / "ready.json"
+    env = {**os.environ, "INSPECTION_APP_HOME": str(home)}
+    for name in [n for n in env if n.startswith("AWS_")]:
+        env.pop(name)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inspection_app", "up", "--model-dir", str(model_dir), "--port", "0",
+         "--ready-file", str(ready)],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"embedded stack did not start:\n{process.stdout.read()}")
+        time.sleep(0.2)
+    yield RunningStack(json.loads(ready.read_text()))
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("embedded stack did not stop within 30 s of Ctrl-C")
+    assert process.returncode == 0, process.stdout.read()
+
+
+@pytest.fixture(scope="session")
+def alert_queue(stack) -> str:
+    """An SQS queue subscribed to the alert topic, read by the tests (as an operator's e-mail would be)."""
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="e2e-alert-reader")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stack.client("sns").subscribe(TopicArn=stack.info["topic_arn"], Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def read_alerts(stack: RunningStack, queue_url: str, wait_seconds: float = 3) -> list[dict]:
+    """Every alert delivered to the reader queue within `wait_seconds` (consumed)."""
+    sqs = stack.client("sqs")
+    alerts, deadline = [], time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+            alerts.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        time.sleep(0.1)
+    return alerts

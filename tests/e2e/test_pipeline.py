@@ -1,0 +1,155 @@
+"""End to end on the embedded stack: pre-signed upload → S3 event → SQS → starter → Step Functions →
+classify (real model behind the local SageMaker-compatible endpoint) → DynamoDB → SNS."""
+from __future__ import annotations
+
+import json
+import re
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from conftest import jpeg_bytes, read_alerts, synthetic_photo
+
+from inspection_app.client import ApiClient
+
+ELPV_IMAGES = Path(__import__("elpv_dataset").__file__).parent / "data" / "images"
+THRESHOLD = 0.75  # the local stage's CONFIDENCE_THRESHOLD
+
+
+def upload_bytes(client: ApiClient, tmp_path: Path, name: str, data: bytes, product_id: str) -> dict:
+    path = tmp_path / name
+    path.write_bytes(data)
+    upload = client.upload(path, product_id)
+    return client.wait_for_result(product_id, upload["key"], timeout=60)
+
+
+def test_real_photo_gets_the_models_probabilities_stored(stack, predictor):
+    # GIVEN two real electroluminescence photos of solar cells
+    client = ApiClient(stack.api_url)
+    for photo in (ELPV_IMAGES / "cell0001.png", ELPV_IMAGES / "cell0004.png"):
+        # WHEN a station uploads each through the API's pre-signed POST
+        inspection = client.inspect(photo, product_id=f"cell-{photo.stem}", timeout=60)
+        result = inspection.result
+        # THEN the stored result carries exactly what the model says about that photo
+        expected = predictor.predict(photo.read_bytes())
+        assert result["probabilities"]["defect_free"] == pytest.approx(expected[0], abs=1e-4)
+        assert result["probabilities"]["defective"] == pytest.approx(expected[1], abs=1e-4)
+        assert isinstance(result["confidence"], float) and 0.5 <= result["confidence"] <= 1
+        assert result["label"] == ("defective" if expected[1] > expected[0] else "defect_free")
+        expected_verdict = result["label"] if max(expected) >= THRESHOLD else "needs_review"
+        assert result["verdict"] == expected_verdict
+        assert result["model_id"] == predictor.model_id
+        assert result["image"] == {"format": "PNG", "width": 300, "height": 300}
+        assert result["bucket"] == stack.info["upload_bucket"] and result["key"] == inspection.key
+        # AND the product's history answers through GET /results
+        answer = client.results(f"cell-{photo.stem}")
+        assert answer["latest"]["inspection_id"] == result["inspection_id"]
+
+
+@pytest.fixture(scope="module")
+def defective_inspection(stack, predictor, alert_queue, tmp_path_factory):
+    """A synthetic photo the model calls defective with high confidence, inspected through the stack."""
+    rng = np.random.default_rng(99)
+    for attempt in range(20):
+        data = jpeg_bytes(synthetic_photo(rng, defective=True))
+        if predictor.predict(data)[1] >= THRESHOLD + 0.05:
+            break
+    else:
+        pytest.fail("the tiny test model never calls a blemished part defective: training is broken")
+    read_alerts(stack, alert_queue, wait_seconds=0.5)  # start from an empty reader
+    client = ApiClient(stack.api_url)
+    result = upload_bytes(client, tmp_path_factory.mktemp("defect"), "blemish.jpg", data, "PART-DEFECT-1")
+    return result, read_alerts(stack, alert_queue)
+
+
+def test_defective_part_is_stored_and_alerted_once(defective_inspection):
+    result, alerts = defective_inspection
+    assert result["verdict"] == "defective"
+    assert len(alerts) == 1
+    message = alerts[0]["Message"]
+    file_name = result["key"].rsplit("/", 1)[-1]
+    assert f"File name: {file_name}" in message
+    assert f"S3 URL path: s3://{result['bucket']}/{result['key']}" in message
+    confidence = float(re.search(r"Confidence: ([0-9.]+)", message).group(1))
+    assert 0 <= confidence <= 1 and confidence == pytest.approx(result["confidence"], abs=1e-4)
+    assert alerts[0]["Subject"] == "Defect detected: PART-DEFECT-1"
+
+
+def test_redelivered_s3_event_is_inspected_and_alerted_only_once(stack, defective_inspection, alert_queue):
+    # GIVEN the S3 event of an upload that was already inspected
+    result, _ = defective_inspection
+    sfn = stack.client("stepfunctions")
+    execution_arn = stack.info["state_machine_arn"].replace(":stateMachine:", ":execution:") + ":" + result["inspection_id"]
+    original = json.loads(sfn.describe_execution(executionArn=execution_arn)["input"])
+    event = {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": original["uploaded_at"], "eventName": "ObjectCreated:Post",
+        "s3": {"bucket": {"name": original["bucket"]},
+               "object": {"key": original["key"], "size": original["size"], "eTag": original["etag"],
+                          "versionId": original["version_id"] or None, "sequencer": original["sequencer"]}},
+    }]}
+    # WHEN SQS delivers it twice more
+    sqs = stack.client("sqs")
+    for _ in range(2):
+        sqs.send_message(QueueUrl=stack.info["queue_url"], MessageBody=json.dumps(event))
+    time.sleep(3)
+    # THEN the queue is drained, nothing went to the dead-letter queue, one result and no new alert exist
+    attributes = sqs.get_queue_attributes(QueueUrl=stack.info["queue_url"], AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    dlq = sqs.get_queue_attributes(QueueUrl=stack.info["dead_letter_queue_url"], AttributeNames=["All"])["Attributes"]
+    assert dlq["ApproximateNumberOfMessages"] == "0"
+    history = ApiClient(stack.api_url).results(result["product_id"])["history"]
+    assert [item["inspection_id"] for item in history] == [result["inspection_id"]]
+    assert read_alerts(stack, alert_queue, wait_seconds=1) == []
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width`x`height` pixels, without the pixels (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.jpg", b"", "empty (0 bytes)"),
+        ("notes.jpg", b"this is a text file, not a photo\n" * 20, "not a JPEG or PNG"),
+        ("truncated.jpg", jpeg_bytes(synthetic_photo(np.random.default_rng(1), False, size=400))[:3000], "truncated or corrupt"),
+        ("huge.png", _png_claiming(20000, 20000), "400000000"),
+    ],
+)
+def test_bad_upload_is_rejected_with_a_reason_and_stored(stack, alert_queue, tmp_path, name, data, reason):
+    result = upload_bytes(ApiClient(stack.api_url), tmp_path, name, data, f"BAD-{Path(name).stem}")
+    assert result["verdict"] == "rejected"
+    assert reason in result["reason"]
+    assert "label" not in result and "confidence" not in result
+
+
+@pytest.mark.parametrize(
+    "product_id", ["", "a/b", "..", "up..down", "x" * 129, "bad\u0001id", "-leading-dash", "sp ace", "ünï"]
+)
+def test_invalid_product_id_gets_400_saying_what_is_allowed(stack, product_id):
+    response = requests.post(f"{stack.api_url}/uploads", json={"product_id": product_id, "content_type": "image/jpeg"}, timeout=10)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "InvalidUploadRequest"
+    assert "letters, digits" in body["message"]
+
+
+def test_upload_request_for_a_non_image_type_gets_400(stack):
+    response = requests.post(f"{stack.api_url}/uploads", json={"product_id": "P-1", "content_type": "text/plain"}, timeout=10)
+    assert response.status_code == 400
+    assert "image/jpeg" in response.json()["message"]
+
+
+def test_results_of_unknown_product_is_404_json(stack):
+    response = requests.get(f"{stack.api_url}/results/NEVER-SEEN", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"] == "ProductNotFound"
+    assert "NEVER-SEEN" in response.json()["message"]
