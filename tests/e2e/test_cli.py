@@ -1,0 +1,79 @@
+"""The `inspection-app` commands a user runs against the pipeline."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR
+
+ELPV_IMAGES = Path(__import__("elpv_dataset").__file__).parent / "data" / "images"
+REQUIRED_FIELDS = {"file", "product_id", "verdict", "label", "confidence", "latency_ms"}
+
+
+def run_cli(*args: str, home: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["INSPECTION_APP_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "inspection_app", *args], cwd=PROJECT_DIR, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def copy_photos(destination: Path, names: list[str]) -> Path:
+    destination.mkdir(parents=True)
+    for name in names:
+        shutil.copyfile(ELPV_IMAGES / name, destination / name)
+    return destination
+
+
+def test_inspect_json_prints_one_object_per_image_and_results_answers(stack, tmp_path):
+    photos = copy_photos(tmp_path / "photos", ["cell0002.png", "cell0005.png", "cell0006.png"])
+    (photos / "README.txt").write_text("not an image: ignored by extension")
+
+    inspected = run_cli("inspect", str(photos), "--api", stack.api_url, "--json", home=tmp_path)
+
+    assert inspected.returncode == 0, inspected.stderr
+    lines = [json.loads(line) for line in inspected.stdout.splitlines()]
+    assert sorted(line["product_id"] for line in lines) == ["cell0002", "cell0005", "cell0006"]
+    for line in lines:
+        assert REQUIRED_FIELDS <= line.keys()
+        assert line["verdict"] in {"defective", "defect_free", "needs_review"}
+        assert 0.5 <= line["confidence"] <= 1 and line["latency_ms"] > 0
+
+    looked_up = run_cli("results", "cell0005", "--api", stack.api_url, home=tmp_path)
+    assert looked_up.returncode == 0, looked_up.stderr
+    answer = json.loads(looked_up.stdout)
+    key = next(line for line in lines if line["product_id"] == "cell0005")["key"]
+    assert key in [item["key"] for item in answer["history"]]
+
+
+def test_results_of_unknown_product_fails_with_the_apis_message(stack, tmp_path):
+    looked_up = run_cli("results", "NO-SUCH-PART", "--api", stack.api_url, home=tmp_path)
+    assert looked_up.returncode == 1
+    assert "No inspection results for product 'NO-SUCH-PART'" in looked_up.stderr
+
+
+SEED_PCB = PROJECT_DIR.parent / "shared" / "datasets" / "seed-pcb"
+
+
+def test_inspect_without_api_starts_and_stops_its_own_stack(model_dir, tmp_path):
+    # The reference project's circuit-board photos when present beside the checkout, else solar cells.
+    photos = SEED_PCB if SEED_PCB.is_dir() else copy_photos(tmp_path / "photos", ["cell0001.png", "cell0004.png"])
+    expected = sorted(p for p in photos.rglob("*") if p.suffix.lower() in {".jpg", ".png"})
+
+    inspected = run_cli("inspect", str(photos), "--model-dir", str(model_dir), "--json", home=tmp_path)
+
+    assert inspected.returncode == 0, inspected.stderr
+    lines = [json.loads(line) for line in inspected.stdout.splitlines()]
+    assert sorted(Path(line["file"]) for line in lines) == expected
+    assert all(line["verdict"] in {"defective", "defect_free", "needs_review"} for line in lines)
+    assert (tmp_path / "logs" / "lambda.jsonl").stat().st_size > 0
+
+
+def test_inspect_with_a_missing_model_says_how_to_get_one(tmp_path):
+    inspected = run_cli("inspect", str(ELPV_IMAGES / "cell0001.png"), "--model-dir", str(tmp_path / "none"), home=tmp_path)
+    assert inspected.returncode != 0
+    assert "inspection-app train" in inspected.stderr
