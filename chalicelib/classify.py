@@ -8,8 +8,16 @@ from .images import ImageRejected, prepare_image
 from .settings import Settings
 
 
+# S3 error codes after which the same request may succeed later.
+_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"})
+
+
 class StorageUnavailable(RuntimeError):
     """S3 failed transiently; the state machine retries with backoff."""
+
+
+class StorageError(RuntimeError):
+    """S3 refused the read for good (no such bucket, access denied): recorded as an `error` verdict."""
 
 
 def read_upload(s3, bucket: str, key: str, max_bytes: int) -> bytes:
@@ -20,7 +28,8 @@ def read_upload(s3, bucket: str, key: str, max_bytes: int) -> bytes:
         code = error.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "404"):
             raise ImageRejected(f"s3://{bucket}/{key} no longer exists; upload the photo again.") from None
-        raise StorageUnavailable(f"reading s3://{bucket}/{key}: {code}") from None
+        failure = StorageUnavailable if code in _TRANSIENT_CODES else StorageError
+        raise failure(f"reading s3://{bucket}/{key}: {code}") from None
     except BotoCoreError as error:
         raise StorageUnavailable(f"reading s3://{bucket}/{key}: {error}") from None
     # Checked again here because a pre-signed POST's size condition is the only other guard.

@@ -153,3 +153,19 @@ def test_results_of_unknown_product_is_404_json(stack):
     assert response.status_code == 404
     assert response.json()["error"] == "ProductNotFound"
     assert "NEVER-SEEN" in response.json()["message"]
+
+
+def test_permanent_failure_is_caught_and_stored_as_an_error_verdict(stack):
+    # GIVEN an S3 event for an object in a bucket that does not exist (the read fails for good)
+    event = {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-30T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "no-such-bucket"},
+               "object": {"key": "uploads/PART-ERR-1/capture.jpg", "size": 1234, "eTag": "abc", "sequencer": "01"}},
+    }]}
+    # WHEN it is delivered
+    stack.client("sqs").send_message(QueueUrl=stack.info["queue_url"], MessageBody=json.dumps(event))
+    # THEN the state machine's Catch records an `error` verdict with the reason, so nothing is lost
+    result = ApiClient(stack.api_url).wait_for_result("PART-ERR-1", "uploads/PART-ERR-1/capture.jpg", timeout=30)
+    assert result["verdict"] == "error"
+    assert result["reason"].startswith("StorageError: reading s3://no-such-bucket/uploads/PART-ERR-1/capture.jpg")
