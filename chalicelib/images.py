@@ -39,8 +39,8 @@ def prepare_image(data: bytes, *, max_bytes: int, max_pixels: int, input_size: i
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageRejected("The file is not a JPEG or PNG image (Pillow cannot identify it).") from None
-    except Image.DecompressionBombError:
-        raise ImageRejected(f"The image has far more than {max_pixels} pixels; upload a smaller photo.") from None
+    except Image.DecompressionBombError as error:  # Pillow's own guard, hit before ours for gigantic headers
+        raise ImageRejected(f"The image is far too large ({error}); the limit is {max_pixels} pixels.") from None
     if image.format not in ACCEPTED_FORMATS:
         raise ImageRejected(f"The file is a {image.format} image; only JPEG and PNG are accepted.")
     width, height = image.size

@@ -46,10 +46,10 @@ def model_dir(tmp_path_factory) -> Path:
     dataset = tmp_path_factory.mktemp("synthetic-dataset")
     for label in ("defect_free", "defective"):
         (dataset / label).mkdir()
-        for index in range(16):
+        for index in range(24):
             synthetic_photo(rng, label == "defective").save(dataset / label / f"{label}-{index}.jpg")
     model = tmp_path_factory.mktemp("model")
-    train(dataset, model, epochs=4, input_size=64, seed=0, progress=lambda *_: None)
+    train(dataset, model, epochs=10, input_size=64, batch_size=8, seed=0, progress=lambda *_: None)
     return model
 
 

@@ -123,6 +123,7 @@ def _png_claiming(width: int, height: int) -> bytes:
         ("truncated.jpg", jpeg_bytes(synthetic_photo(np.random.default_rng(1), False, size=400))[:3000], "truncated or corrupt"),
         ("huge.png", _png_claiming(20000, 20000), "400000000"),
     ],
+    ids=["zero-bytes", "text-named-jpg", "truncated-jpeg", "huge-dimensions"],
 )
 def test_bad_upload_is_rejected_with_a_reason_and_stored(stack, alert_queue, tmp_path, name, data, reason):
     result = upload_bytes(ApiClient(stack.api_url), tmp_path, name, data, f"BAD-{Path(name).stem}")
