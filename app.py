@@ -1,7 +1,7 @@
 """Chalice wiring only: each handler hands its event to a `chalicelib` module."""
 import os
 
-from chalice import Chalice, Response
+from chalice import BadRequestError, Chalice, Response
 
 from chalicelib import inspection, starter, uploads
 from chalicelib.aws import AwsClients
@@ -51,16 +51,20 @@ def record_verdict(event, context):
     return result
 
 
-@app.route("/uploads", methods=["POST"], cors=True)
+@app.route("/uploads", methods=["POST"], cors=True, api_key_required=True)
 def create_upload():
     try:
-        body = uploads.create_upload(app.current_request.json_body, Settings.from_env(), clients.s3)
+        request = app.current_request.json_body
+    except BadRequestError:  # not JSON: answered like any other malformed request
+        request = None
+    try:
+        body = uploads.create_upload(request, Settings.from_env(), clients.s3)
     except (InvalidProductId, uploads.InvalidUploadRequest) as error:
         return _error(400, "InvalidUploadRequest", str(error))
     return Response(body=body, status_code=201)
 
 
-@app.route("/results/{product_id}", methods=["GET"], cors=True)
+@app.route("/results/{product_id}", methods=["GET"], cors=True, api_key_required=True)
 def get_results(product_id):
     try:
         validate_product_id(product_id)

@@ -42,11 +42,15 @@ def parse_probabilities(payload: bytes, class_count: int) -> list[float]:
         values = json.loads(payload)
     except (TypeError, ValueError):
         raise ModelEndpointError(f"endpoint response is not JSON: {payload[:80]!r}") from None
-    if (
-        not isinstance(values, list)
-        or len(values) != class_count
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-    ):
+    try:
+        numbers = (
+            isinstance(values, list)
+            and len(values) == class_count
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        )
+    except OverflowError:  # an integer too large for a float
+        numbers = False
+    if not numbers:
         raise ModelEndpointError(f"endpoint response is not a list of {class_count} numbers: {payload[:80]!r}")
     if any(v < 0 or v > 1 for v in values) or abs(sum(values) - 1) > 1e-3:
         raise ModelEndpointError(f"endpoint response is not a probability distribution: {values}")

@@ -64,6 +64,6 @@ def prepare_image(data: bytes, *, max_bytes: int, max_pixels: int, input_size: i
         body=body.getvalue(),
         content_type="application/x-image",
         original_format=image.format,
-        original_width=width,
-        original_height=height,
+        original_width=oriented.width,
+        original_height=oriented.height,
     )

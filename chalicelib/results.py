@@ -40,12 +40,22 @@ def _to_dynamodb(value):
 
 def _from_dynamodb(value):
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {k: _from_dynamodb(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_from_dynamodb(v) for v in value]
     return value
+
+
+def _with_fractions_as_floats(record: dict) -> dict:
+    """DynamoDB trims trailing zeros (1.0 is stored as 1): probabilities stay floats, whatever their value."""
+    for name in ("confidence", "threshold"):
+        if name in record:
+            record[name] = float(record[name])
+    if "probabilities" in record:
+        record["probabilities"] = {label: float(p) for label, p in record["probabilities"].items()}
+    return record
 
 
 class DynamoDbResultsStore:
@@ -61,7 +71,7 @@ class DynamoDbResultsStore:
         return {k: self._serializer.serialize(v) for k, v in _to_dynamodb(record).items()}
 
     def _record(self, item: dict) -> dict:
-        return _from_dynamodb({k: self._deserializer.deserialize(v) for k, v in item.items()})
+        return _with_fractions_as_floats(_from_dynamodb({k: self._deserializer.deserialize(v) for k, v in item.items()}))
 
     def put(self, record: dict) -> dict:
         """Store `record` once; a retried put of the same inspection returns what is already stored."""
@@ -77,11 +87,14 @@ class DynamoDbResultsStore:
                 raise ResultsStoreUnavailable(f"storing {record['product_id']}: {error}") from None
         except BotoCoreError as error:
             raise ResultsStoreUnavailable(f"storing {record['product_id']}: {error}") from None
-        existing = self._client.get_item(
-            TableName=self._table,
-            Key=self._item({"product_id": record["product_id"], "inspection_key": record["inspection_key"]}),
-            ConsistentRead=True,
-        )
+        try:
+            existing = self._client.get_item(
+                TableName=self._table,
+                Key=self._item({"product_id": record["product_id"], "inspection_key": record["inspection_key"]}),
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ResultsStoreUnavailable(f"reading back {record['product_id']}: {error}") from None
         return self._record(existing["Item"])
 
     def history(self, product_id: str, limit: int = HISTORY_LIMIT) -> list[dict]:

@@ -71,8 +71,10 @@ def _upload_event(record: dict, upload_prefix: str) -> UploadEvent | dict:
         bucket = record["s3"]["bucket"]["name"]
         obj = record["s3"]["object"]
         key = unquote_plus(obj["key"])
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         raise MalformedEvent("record lacks eventName, s3.bucket.name or s3.object.key") from None
+    if not isinstance(event_name, str) or not isinstance(bucket, str):
+        raise MalformedEvent("record's eventName and s3.bucket.name must be strings")
     if not event_name.startswith("ObjectCreated:"):
         return {"key": key, "reason": f"event {event_name} is not an object creation"}
     upload = parse_upload_key(upload_prefix, key)

@@ -53,7 +53,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
-        prefix = env.get("UPLOAD_PREFIX", "uploads/").strip("/") + "/"
+        prefix = env.get("UPLOAD_PREFIX", "uploads/").strip("/")
+        if not prefix:
+            raise ConfigurationError("UPLOAD_PREFIX must name a folder for uploads, e.g. 'uploads/'.")
+        prefix += "/"
         classes = tuple(c.strip() for c in env.get("MODEL_CLASSES", ",".join(DEFAULT_CLASSES)).split(","))
         if sorted(classes) != sorted(DEFAULT_CLASSES):
             raise ConfigurationError(f"MODEL_CLASSES must name {', '.join(DEFAULT_CLASSES)} in the model's index order.")
@@ -66,7 +69,8 @@ class Settings:
             upload_prefix=prefix,
             confidence_threshold=_number(env, "CONFIDENCE_THRESHOLD", 0.75, 0.5, 1.0),
             max_upload_bytes=int(_number(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1, 5 * 1024**3)),
-            max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 1_000_000_000)),
+            # Capped at Pillow's own decompression-bomb guard, which refuses larger images anyway.
+            max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 89_478_485)),
             model_input_size=int(_number(env, "MODEL_INPUT_SIZE", 224, 16, 4096)),
             upload_url_expiry_seconds=int(_number(env, "UPLOAD_URL_EXPIRY_SECONDS", 300, 10, 3600)),
             model_classes=classes,

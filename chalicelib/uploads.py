@@ -17,7 +17,7 @@ def create_upload(request: dict | None, settings: Settings, s3) -> dict:
         )
     product_id = validate_product_id(request.get("product_id"))
     content_type = request.get("content_type", "image/jpeg")
-    if content_type not in CONTENT_TYPE_EXTENSIONS:
+    if not isinstance(content_type, str) or content_type not in CONTENT_TYPE_EXTENSIONS:
         allowed = ", ".join(sorted(CONTENT_TYPE_EXTENSIONS))
         raise InvalidUploadRequest(f"content_type {content_type!r} is not accepted; use one of: {allowed}.")
     capture_id = new_capture_id()

@@ -1,0 +1,213 @@
+"""Builders shared by the unit tests: realistic S3/SQS events, images made in memory, stubbed clients."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import uuid
+import zlib
+from urllib.parse import quote_plus
+
+import boto3
+from botocore.response import StreamingBody
+from PIL import Image
+
+from chalicelib.settings import Settings
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "quality-inspection-test-uploads"
+TABLE = "quality-inspection-test-results"
+STATE_MACHINE_NAME = "quality-inspection-test"
+STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-test-alerts"
+ENDPOINT_NAME = "quality-inspection-test-model"
+QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:quality-inspection-uploads"
+
+# The `local` stage of .chalice/config.json (what app.py sees through chalice.test.Client).
+LOCAL_BUCKET = "quality-inspection-local-uploads"
+LOCAL_TABLE = "quality-inspection-local-results"
+LOCAL_STATE_MACHINE_NAME = "quality-inspection-local"
+LOCAL_ENDPOINT_NAME = "quality-inspection-local-model"
+
+PASS_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/quality-inspection-states"
+
+
+def make_settings(**overrides) -> Settings:
+    values = dict(
+        upload_bucket=BUCKET,
+        state_machine_arn=STATE_MACHINE_ARN,
+        results_table=TABLE,
+        alert_topic_arn=TOPIC_ARN,
+        endpoint_name=ENDPOINT_NAME,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+# --- S3 event notifications, as S3 puts them on an SQS queue ---------------------------------------------
+
+
+def s3_record(
+    key: str,
+    *,
+    bucket: str = BUCKET,
+    event_name: str = "ObjectCreated:Post",
+    size: int = 48213,
+    etag: str = "9b2cf535f27731c974343645a3985328",
+    sequencer: str = "0066433B1F7D9A5C21",
+    version_id: str | None = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+    event_time: str = "2024-05-14T09:21:07.532Z",
+    encode=quote_plus,
+) -> dict:
+    """One record of an S3 event notification; the key URL-encoded the way the notification carries it."""
+    obj = {"key": encode(key), "size": size, "eTag": etag, "sequencer": sequencer}
+    if version_id is not None:
+        obj["versionId"] = version_id
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventTime": event_time,
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:AROA3XFRBF23EXAMPLE:camera-station-3"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.17"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "inspection-uploads",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": obj,
+        },
+    }
+
+
+def s3_message(*records: dict) -> str:
+    """The SQS message body S3 sends: {"Records": [...]}."""
+    return json.dumps({"Records": list(records)})
+
+
+def s3_test_event(bucket: str = BUCKET) -> str:
+    """The message S3 sends once when the notification is configured."""
+    return json.dumps(
+        {
+            "Service": "Amazon S3",
+            "Event": "s3:TestEvent",
+            "Time": "2024-05-14T09:20:00.112Z",
+            "Bucket": bucket,
+            "RequestId": "5582815E1AEA5ADF",
+            "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+        }
+    )
+
+
+def sqs_record(body: str, message_id: str | None = None) -> dict:
+    """One record of the event Lambda's SQS event source mapping passes to the handler."""
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a+" + uuid.uuid4().hex,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1715678467611",
+            "SenderId": "AIDAJHIPRHEMV73VRJEBU",
+            "ApproximateFirstReceiveTimestamp": "1715678467620",
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": REGION,
+    }
+
+
+def sqs_event(*records: dict) -> dict:
+    return {"Records": list(records)}
+
+
+# --- images ----------------------------------------------------------------------------------------------
+
+
+def encode_image(image: Image.Image, fmt: str, **save_args) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+def jpeg_bytes(width: int = 64, height: int = 48, color=(120, 130, 140), **save_args) -> bytes:
+    return encode_image(Image.new("RGB", (width, height), color), "JPEG", quality=95, **save_args)
+
+
+def png_bytes(width: int = 64, height: int = 48, color=(120, 130, 140), mode: str = "RGB") -> bytes:
+    return encode_image(Image.new(mode, (width, height), color), "PNG")
+
+
+def noisy_jpeg(width: int = 96, height: int = 96) -> bytes:
+    """A JPEG with enough entropy that cutting it in half really loses image data."""
+    return encode_image(Image.effect_noise((width, height), 80).convert("RGB"), "JPEG", quality=90)
+
+
+def quadrant_image(width: int, height: int) -> Image.Image:
+    """Blue everywhere except a red top-left quadrant: where red ends up shows how the image was turned."""
+    image = Image.new("RGB", (width, height), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, width // 2, height // 2))
+    return image
+
+
+def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    extra = {"quality": 95} if fmt == "JPEG" else {}
+    return encode_image(image, fmt, exif=exif.tobytes(), **extra)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG whose IHDR claims `width` x `height` RGB pixels; the pixels are never there."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+# --- SageMaker runtime responses -------------------------------------------------------------------------
+
+
+def sagemaker_runtime_client():
+    return boto3.client("sagemaker-runtime", region_name=REGION)
+
+
+def invoke_endpoint_response(payload, custom_attributes: str | None = None, variant: str | None = "AllTraffic") -> dict:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    response = {"Body": StreamingBody(io.BytesIO(raw), len(raw)), "ContentType": "application/json"}
+    if custom_attributes is not None:
+        response["CustomAttributes"] = custom_attributes
+    if variant is not None:
+        response["InvokedProductionVariant"] = variant
+    return response
+
+
+def create_results_table(client, name: str) -> None:
+    """The results table as the resource stack creates it: product_id HASH, inspection_key RANGE."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "product_id", "KeyType": "HASH"},
+            {"AttributeName": "inspection_key", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "product_id", "AttributeType": "S"},
+            {"AttributeName": "inspection_key", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

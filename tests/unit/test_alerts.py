@@ -1,0 +1,75 @@
+"""chalicelib.alerts: the text of a defect alert."""
+import re
+from decimal import Decimal
+
+import pytest
+
+from chalicelib.alerts import defect_alert
+
+
+def stored(**changes) -> dict:
+    record = {
+        "product_id": "PCB-0042",
+        "inspection_key": "2024-05-14T09:21:07.532Z#PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+        "inspection_id": "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+        "capture_id": "20240514T092107532000Z-0a1b2c3d",
+        "bucket": "quality-inspection-test-uploads",
+        "key": "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg",
+        "uploaded_at": "2024-05-14T09:21:07.532Z",
+        "inspected_at": "2024-05-14T09:21:08.101+00:00",
+        "threshold": 0.75,
+        "verdict": "defective",
+        "label": "defective",
+        "confidence": 0.91834,
+        "probabilities": {"defect_free": 0.08166, "defective": 0.91834},
+        "model_id": "effnet-lite0-2024-05-10",
+        "image": {"format": "JPEG", "width": 640, "height": 480},
+    }
+    record.update(changes)
+    return record
+
+
+def confidence_in(message: str) -> float:
+    match = re.search(r"^Confidence: (\S+)$", message, re.MULTILINE)
+    assert match, message
+    return float(match.group(1))
+
+
+def test_given_a_defective_record_when_alerted_then_message_names_file_s3_url_and_confidence():
+    alert = defect_alert(stored())
+    message = alert["message"]
+    assert "File name: 20240514T092107532000Z-0a1b2c3d.jpg" in message
+    assert "S3 URL path: s3://quality-inspection-test-uploads/uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg" in message
+    assert "PCB-0042" in message
+    assert "Model: effnet-lite0-2024-05-10" in message
+    assert "Inspection: PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e" in message
+    assert "Uploaded at: 2024-05-14T09:21:07.532Z" in message
+    assert confidence_in(message) == pytest.approx(0.91834, abs=5e-5)
+
+
+@pytest.mark.parametrize("confidence", [0.75, 1.0, 0.999999, 0.5000001])
+def test_given_any_confidence_when_alerted_then_it_reads_back_as_a_fraction_between_0_and_1(confidence):
+    value = confidence_in(defect_alert(stored(confidence=confidence))["message"])
+    assert 0.0 <= value <= 1.0
+    assert value == pytest.approx(confidence, abs=5e-5)
+    assert "%" not in defect_alert(stored(confidence=confidence))["message"]
+
+
+def test_given_a_confidence_read_back_from_the_store_as_decimal_or_int_when_alerted_then_still_a_float_text():
+    assert confidence_in(defect_alert(stored(confidence=Decimal("0.8125")))["message"]) == 0.8125
+    assert confidence_in(defect_alert(stored(confidence=1))["message"]) == 1.0
+
+
+@pytest.mark.parametrize("product_id", ["PCB-0042", "P" * 128, "line-3." + "x" * 121])
+def test_given_any_product_id_when_alerted_then_subject_fits_sns_limit(product_id):
+    subject = defect_alert(stored(product_id=product_id))["subject"]
+    assert subject.startswith("Defect detected: ")
+    assert len(subject) <= 100
+    assert subject.isascii()
+    assert "\n" not in subject
+
+
+def test_given_a_camera_style_key_when_alerted_then_file_name_is_the_last_part():
+    alert = defect_alert(stored(key="uploads/CELL-0815.png"))
+    assert "File name: CELL-0815.png" in alert["message"]
+    assert "s3://quality-inspection-test-uploads/uploads/CELL-0815.png" in alert["message"]

@@ -1,0 +1,302 @@
+"""app.py through chalice.test.Client on the `local` stage, with moto behind it."""
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from botocore.stub import ANY, Stubber
+from chalice.test import Client
+from PIL import Image
+
+import app as app_module
+from chalicelib.aws import AwsClients
+from chalicelib.endpoint import ModelEndpointUnavailable
+from chalicelib.results import DynamoDbResultsStore, inspection_key
+
+from .helpers import (
+    LOCAL_BUCKET,
+    LOCAL_ENDPOINT_NAME,
+    LOCAL_STATE_MACHINE_NAME,
+    LOCAL_TABLE,
+    PASS_DEFINITION,
+    ROLE_ARN,
+    create_results_table,
+    invoke_endpoint_response,
+    jpeg_bytes,
+    s3_message,
+    s3_record,
+    s3_test_event,
+    sqs_event,
+    sqs_record,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+JSON = {"Content-Type": "application/json"}
+KEY = "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
+
+
+@pytest.fixture
+def clients(aws, boto_session, monkeypatch):
+    """The app's clients, on moto; the resources the `local` stage names exist."""
+    fresh = AwsClients(boto_session)
+    monkeypatch.setattr(app_module, "clients", fresh)
+    fresh.s3.create_bucket(Bucket=LOCAL_BUCKET)
+    create_results_table(fresh.dynamodb, LOCAL_TABLE)
+    fresh.stepfunctions.create_state_machine(name=LOCAL_STATE_MACHINE_NAME, definition=PASS_DEFINITION, roleArn=ROLE_ARN)
+    return fresh
+
+
+@pytest.fixture
+def client(clients):
+    with Client(app_module.app, stage_name="local", project_dir=str(PROJECT_DIR)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def model(clients, boto_session):
+    """A stubbed sagemaker-runtime client the app uses; `sent` collects the request bodies."""
+    runtime = boto_session.client("sagemaker-runtime")
+    clients._clients["sagemaker-runtime"] = runtime
+    sent = []
+    runtime.meta.events.register(
+        "before-parameter-build.sagemaker-runtime.InvokeEndpoint", lambda params, **_: sent.append(params)
+    )
+    with Stubber(runtime) as stubber:
+        stubber.sent = sent
+        yield stubber
+
+
+def post_upload(client, body) -> "object":
+    return client.http.post("/uploads", headers=JSON, body=json.dumps(body).encode())
+
+
+# --- POST /uploads ------------------------------------------------------------------------------------
+
+
+def test_given_a_valid_request_when_posted_then_201_with_a_presigned_post_for_the_local_bucket(client):
+    response = post_upload(client, {"product_id": "PCB-0042", "content_type": "image/png"})
+
+    assert response.status_code == 201
+    body = response.json_body
+    assert body["bucket"] == LOCAL_BUCKET
+    assert body["key"].startswith("uploads/PCB-0042/") and body["key"].endswith(".png")
+    assert body["url"].startswith("https://") and LOCAL_BUCKET in body["url"]
+    assert body["fields"]["key"] == body["key"]
+    policy = json.loads(base64.b64decode(body["fields"]["policy"]))
+    assert ["content-length-range", 1, 10485760] in policy["conditions"]  # MAX_UPLOAD_BYTES of config.json
+    assert {"Content-Type": "image/png"} in policy["conditions"]
+    assert body["results_path"] == "/results/PCB-0042"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_given_the_presigned_post_when_a_camera_uploads_with_it_then_the_object_is_in_the_bucket(client, clients):
+    body = post_upload(client, {"product_id": "PCB-0042"}).json_body
+    photo = jpeg_bytes(32, 32)
+    upload = requests.post(body["url"], data=body["fields"], files={"file": ("photo.jpg", photo, "image/jpeg")})
+    assert upload.status_code in (200, 201, 204)
+    stored = clients.s3.get_object(Bucket=LOCAL_BUCKET, Key=body["key"])
+    assert stored["Body"].read() == photo
+    assert stored["ContentType"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    "product_id",
+    ["", "../../etc/passwd", "PCB/0042", "-PCB", "PCB..1", "P" * 129, "Prüfling", "PCB 1", 42, None],
+)
+def test_given_an_invalid_product_id_when_posted_then_400_json_error_with_the_rule(client, product_id):
+    response = post_upload(client, {"product_id": product_id, "content_type": "image/jpeg"})
+    assert response.status_code == 400
+    assert response.json_body["error"] == "InvalidUploadRequest"
+    assert "1 to 128 characters" in response.json_body["message"]
+
+
+@pytest.mark.parametrize("content_type", ["image/gif", "text/plain", "image/jpg", ""])
+def test_given_an_unaccepted_content_type_when_posted_then_400_listing_the_accepted_ones(client, content_type):
+    response = post_upload(client, {"product_id": "PCB-0042", "content_type": content_type})
+    assert response.status_code == 400
+    assert response.json_body["error"] == "InvalidUploadRequest"
+    assert "image/jpeg, image/png" in response.json_body["message"]
+
+
+def test_given_a_list_as_content_type_when_posted_then_400(client):
+    response = post_upload(client, {"product_id": "PCB-0042", "content_type": ["image/jpeg"]})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "headers, body",
+    [({}, b""), (JSON, b"null"), (JSON, b"[]"), (JSON, b'"PCB-0042"')],
+    ids=["no-body", "null", "array", "string"],
+)
+def test_given_no_json_object_when_posted_then_400_with_an_example_request(client, headers, body):
+    response = client.http.post("/uploads", headers=headers, body=body)
+    assert response.status_code == 400
+    assert response.json_body["error"] == "InvalidUploadRequest"
+    assert '"product_id": "PCB-0042"' in response.json_body["message"]
+
+
+def test_given_a_body_that_is_no_json_when_posted_then_400(client):
+    # Answered in the app's own error format, saying what to send.
+    response = client.http.post("/uploads", headers=JSON, body=b"{product_id: PCB-0042")
+    assert response.status_code == 400
+    assert response.json_body["error"] == "InvalidUploadRequest"
+    assert '"product_id"' in response.json_body["message"]
+
+
+# --- GET /results/{product_id} ------------------------------------------------------------------------
+
+
+def test_given_an_unknown_product_when_results_asked_then_404_json(client):
+    response = client.http.get("/results/PCB-9999")
+    assert response.status_code == 404
+    assert response.json_body["error"] == "ProductNotFound"
+    assert "PCB-9999" in response.json_body["message"]
+
+
+@pytest.mark.parametrize("product_id", ["..", "-PCB", "P" * 129, "PCB%2F1", "%C3%A9"])
+def test_given_an_invalid_product_id_when_results_asked_then_400_json(client, product_id):
+    response = client.http.get(f"/results/{product_id}")
+    assert response.status_code == 400
+    assert response.json_body["error"] == "InvalidProductId"
+
+
+def test_given_stored_results_when_asked_then_200_with_latest_and_history(client, clients):
+    store = DynamoDbResultsStore(clients.dynamodb, LOCAL_TABLE)
+    for uploaded_at, verdict in [("2024-05-14T09:00:00.000Z", "defect_free"), ("2024-05-14T10:00:00.000Z", "defective")]:
+        inspection_id = f"PCB-0042-{verdict}"
+        store.put({"product_id": "PCB-0042", "inspection_key": inspection_key(uploaded_at, inspection_id),
+                   "inspection_id": inspection_id, "uploaded_at": uploaded_at, "verdict": verdict, "confidence": 0.9})
+    store.put({"product_id": "PCB-0043", "inspection_key": inspection_key("2024-05-14T11:00:00.000Z", "x"),
+               "inspection_id": "x", "uploaded_at": "2024-05-14T11:00:00.000Z", "verdict": "rejected"})
+
+    response = client.http.get("/results/PCB-0042")
+
+    assert response.status_code == 200
+    body = response.json_body
+    assert body["product_id"] == "PCB-0042"
+    assert body["count"] == 2
+    assert body["latest"]["verdict"] == "defective"
+    assert [entry["verdict"] for entry in body["history"]] == ["defective", "defect_free"]
+    assert body["latest"]["confidence"] == 0.9
+
+
+# --- the Lambda functions -------------------------------------------------------------------------------
+
+
+def task_input(key=KEY) -> dict:
+    return {
+        "inspection_id": "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+        "bucket": LOCAL_BUCKET,
+        "key": key,
+        "product_id": "PCB-0042",
+        "capture_id": "20240514T092107532000Z-0a1b2c3d",
+        "size": 2048,
+        "etag": "9b2cf535f27731c974343645a3985328",
+        "version_id": "",
+        "sequencer": "0066433B1F7D9A5C21",
+        "uploaded_at": "2024-05-14T09:21:07.532Z",
+    }
+
+
+def test_given_an_uploaded_photo_when_classify_image_invoked_then_the_endpoint_is_asked_and_a_result_returned(
+    client, clients, model
+):
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes(640, 480), ContentType="image/jpeg")
+    model.add_response(
+        "invoke_endpoint",
+        invoke_endpoint_response([0.07, 0.93], custom_attributes="model_id=effnet-lite0-2024-05-10"),
+        {"EndpointName": LOCAL_ENDPOINT_NAME, "ContentType": "application/x-image", "Accept": "application/json",
+         "Body": ANY},
+    )
+
+    result = client.lambda_.invoke("classify_image", task_input()).payload
+
+    model.assert_no_pending_responses()
+    assert result == {
+        "status": "classified",
+        "label": "defective",
+        "confidence": 0.93,
+        "probabilities": {"defect_free": 0.07, "defective": 0.93},
+        "model_id": "effnet-lite0-2024-05-10",
+        "image": {"format": "JPEG", "width": 640, "height": 480},
+    }
+    [request] = model.sent
+    sent_image = Image.open(io.BytesIO(request["Body"]))
+    assert sent_image.size == (224, 224)  # MODEL_INPUT_SIZE of config.json
+
+
+def test_given_a_text_file_named_jpg_when_classify_image_invoked_then_rejected_without_the_model(client, clients, model):
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=b"not a photo\n")
+    result = client.lambda_.invoke("classify_image", task_input()).payload
+    assert result["status"] == "rejected"
+    assert "not a JPEG or PNG" in result["reason"]
+    assert model.sent == []
+
+
+def test_given_a_throttled_endpoint_when_classify_image_invoked_then_the_retryable_error_type_is_raised(
+    client, clients, model
+):
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes())
+    model.add_client_error("invoke_endpoint", "ThrottlingException", "Rate exceeded", http_status_code=400)
+    with pytest.raises(ModelEndpointUnavailable):
+        client.lambda_.invoke("classify_image", task_input())
+
+
+def test_given_a_classification_when_record_verdict_invoked_then_stored_alert_returned_and_results_served(
+    client, clients, model
+):
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes())
+    model.add_response("invoke_endpoint", invoke_endpoint_response([0.05, 0.95]))
+    state = task_input()
+    state["classification"] = client.lambda_.invoke("classify_image", state).payload
+
+    recorded = client.lambda_.invoke("record_verdict", state).payload
+
+    assert recorded["verdict"] == "defective"
+    assert recorded["inspection_key"] == f"2024-05-14T09:21:07.532Z#{state['inspection_id']}"
+    assert f"s3://{LOCAL_BUCKET}/{KEY}" in recorded["alert"]["message"]
+    results = client.http.get("/results/PCB-0042").json_body
+    assert results["latest"]["verdict"] == "defective"
+    assert results["latest"]["model_id"] == f"{LOCAL_ENDPOINT_NAME}/AllTraffic"
+    assert results["latest"]["threshold"] == 0.75  # CONFIDENCE_THRESHOLD of config.json
+
+
+def test_given_a_caught_failure_when_record_verdict_invoked_then_an_error_result_is_served(client):
+    state = task_input()
+    state["failure"] = {
+        "Error": "ModelEndpointError",
+        "Cause": json.dumps({"errorMessage": "endpoint quality-inspection-local-model: ValidationError: not found",
+                             "errorType": "ModelEndpointError"}),
+    }
+    assert client.lambda_.invoke("record_verdict", state).payload["alert"] is None
+    latest = client.http.get("/results/PCB-0042").json_body["latest"]
+    assert latest["verdict"] == "error"
+    assert latest["reason"] == "ModelEndpointError: endpoint quality-inspection-local-model: ValidationError: not found"
+
+
+def executions(clients) -> list:
+    arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:{LOCAL_STATE_MACHINE_NAME}"
+    found = clients.stepfunctions.list_executions(stateMachineArn=arn)["executions"]
+    return [json.loads(clients.stepfunctions.describe_execution(executionArn=e["executionArn"])["input"]) for e in found]
+
+
+def test_given_an_sqs_event_from_chalice_when_start_inspections_invoked_then_an_execution_starts(client, clients):
+    event = client.events.generate_sqs_event([s3_message(s3_record(KEY, bucket=LOCAL_BUCKET))])
+    result = client.lambda_.invoke("start_inspections", event).payload
+    assert result == {"batchItemFailures": []}
+    [started] = executions(clients)
+    assert (started["bucket"], started["key"], started["product_id"]) == (LOCAL_BUCKET, KEY, "PCB-0042")
+
+
+def test_given_a_batch_with_a_bad_message_when_start_inspections_invoked_then_only_it_is_reported(client, clients):
+    event = sqs_event(
+        sqs_record(s3_message(s3_record("uploads/PCB-1/a.jpg", bucket=LOCAL_BUCKET)), "7d1a0b1e-0001-4000-8000-000000000001"),
+        sqs_record("{\"Records\": 5}", "7d1a0b1e-0002-4000-8000-000000000002"),
+        sqs_record(s3_test_event(LOCAL_BUCKET), "7d1a0b1e-0003-4000-8000-000000000003"),
+        sqs_record(s3_message(s3_record("uploads/PCB-4/d.png", bucket=LOCAL_BUCKET)), "7d1a0b1e-0004-4000-8000-000000000004"),
+    )
+    result = client.lambda_.invoke("start_inspections", event).payload
+    assert result == {"batchItemFailures": [{"itemIdentifier": "7d1a0b1e-0002-4000-8000-000000000002"}]}
+    assert {started["key"] for started in executions(clients)} == {"uploads/PCB-1/a.jpg", "uploads/PCB-4/d.png"}

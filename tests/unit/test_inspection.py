@@ -1,0 +1,196 @@
+"""chalicelib.inspection: the record task, the last step of every execution."""
+import json
+import re
+
+import pytest
+
+from chalicelib.inspection import build_record, failure_reason, record_verdict
+from chalicelib.results import DynamoDbResultsStore
+
+from .helpers import BUCKET, TABLE, make_settings
+
+INSPECTION_ID = "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
+KEY = "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
+
+
+def execution_input() -> dict:
+    return {
+        "inspection_id": INSPECTION_ID,
+        "bucket": BUCKET,
+        "key": KEY,
+        "product_id": "PCB-0042",
+        "capture_id": "20240514T092107532000Z-0a1b2c3d",
+        "size": 48213,
+        "etag": "9b2cf535f27731c974343645a3985328",
+        "version_id": "",
+        "sequencer": "0066433B1F7D9A5C21",
+        "uploaded_at": "2024-05-14T09:21:07.532Z",
+    }
+
+
+def after_classification(label="defective", confidence=0.92) -> dict:
+    other = {"defective": "defect_free", "defect_free": "defective"}[label]
+    state = execution_input()
+    state["classification"] = {
+        "status": "classified",
+        "label": label,
+        "confidence": confidence,
+        "probabilities": {label: confidence, other: round(1 - confidence, 10)},
+        "model_id": "effnet-lite0-2024-05-10",
+        "image": {"format": "JPEG", "width": 640, "height": 480},
+    }
+    return state
+
+
+def after_rejection(reason="The file is empty (0 bytes); upload the photo again.") -> dict:
+    state = execution_input()
+    state["classification"] = {"status": "rejected", "reason": reason}
+    return state
+
+
+def after_catch(error: str, cause: str) -> dict:
+    """The state after ClassifyImage's Catch (ResultPath $.failure): no classification, a failure."""
+    state = execution_input()
+    state["failure"] = {"Error": error, "Cause": cause}
+    return state
+
+
+def lambda_cause(error_type: str, message: str) -> str:
+    return json.dumps(
+        {
+            "errorMessage": message,
+            "errorType": error_type,
+            "requestId": "7c0bd5a1-0e5d-4d8c-9e5b-1d2f7a3b4c5d",
+            "stackTrace": ['  File "/var/task/app.py", line 40, in classify_image\n'],
+        }
+    )
+
+
+@pytest.fixture
+def store(dynamodb):
+    return DynamoDbResultsStore(dynamodb, TABLE)
+
+
+def stored_items(store) -> list:
+    return store.history("PCB-0042")
+
+
+def test_given_a_sure_defective_classification_when_recorded_then_defective_with_an_alert(store, settings):
+    result = record_verdict(after_classification("defective", 0.92), settings, store)
+
+    assert result["verdict"] == "defective"
+    assert result["inspection_key"] == f"2024-05-14T09:21:07.532Z#{INSPECTION_ID}"
+    alert = result["alert"]
+    assert alert["subject"] == "Defect detected: PCB-0042"
+    assert f"s3://{BUCKET}/{KEY}" in alert["message"]
+    assert float(re.search(r"Confidence: (\S+)", alert["message"]).group(1)) == pytest.approx(0.92, abs=1e-4)
+
+    [stored] = stored_items(store)
+    assert stored["verdict"] == "defective"
+    assert stored["label"] == "defective"
+    assert stored["confidence"] == 0.92
+    assert stored["probabilities"] == {"defective": 0.92, "defect_free": 0.08}
+    assert stored["model_id"] == "effnet-lite0-2024-05-10"
+    assert stored["image"] == {"format": "JPEG", "width": 640, "height": 480}
+    assert stored["threshold"] == 0.75
+    assert stored["key"] == KEY
+    assert "reason" not in stored
+
+
+def test_given_a_sure_defect_free_classification_when_recorded_then_no_alert(store, settings):
+    result = record_verdict(after_classification("defect_free", 0.97), settings, store)
+    assert result["verdict"] == "defect_free"
+    assert result["alert"] is None
+    assert stored_items(store)[0]["verdict"] == "defect_free"
+
+
+def test_given_an_unsure_defective_classification_when_recorded_then_needs_review_and_no_alert(store, settings):
+    result = record_verdict(after_classification("defective", 0.61), settings, store)
+    assert result == {"verdict": "needs_review", "inspection_key": result["inspection_key"], "alert": None}
+    [stored] = stored_items(store)
+    assert (stored["verdict"], stored["label"], stored["confidence"]) == ("needs_review", "defective", 0.61)
+
+
+def test_given_a_stricter_threshold_when_recorded_then_it_decides_and_is_stored(store):
+    settings = make_settings(confidence_threshold=0.95)
+    assert record_verdict(after_classification("defective", 0.92), settings, store)["verdict"] == "needs_review"
+    assert stored_items(store)[0]["threshold"] == 0.95
+
+
+def test_given_a_rejected_image_when_recorded_then_stored_with_its_reason_and_no_alert(store, settings):
+    reason = "The file is a GIF image; only JPEG and PNG are accepted."
+    result = record_verdict(after_rejection(reason), settings, store)
+    assert result["verdict"] == "rejected"
+    assert result["alert"] is None
+    [stored] = stored_items(store)
+    assert stored["verdict"] == "rejected"
+    assert stored["reason"] == reason
+    assert "label" not in stored and "confidence" not in stored
+
+
+def test_given_a_caught_endpoint_error_when_recorded_then_error_verdict_with_readable_reason(store, settings):
+    message = "endpoint quality-inspection-test-model: ValidationError: Endpoint quality-inspection-test-model not found."
+    state = after_catch("ModelEndpointError", lambda_cause("ModelEndpointError", message))
+
+    result = record_verdict(state, settings, store)
+
+    assert result["verdict"] == "error"
+    assert result["alert"] is None
+    [stored] = stored_items(store)
+    assert stored["verdict"] == "error"
+    assert stored["reason"] == f"ModelEndpointError: {message}"
+    assert "stackTrace" not in stored["reason"]
+
+
+def test_given_retries_exhausted_on_an_unavailable_endpoint_when_recorded_then_error_naming_it(store, settings):
+    state = after_catch("ModelEndpointUnavailable",
+                        lambda_cause("ModelEndpointUnavailable", "endpoint m: ThrottlingException: Rate exceeded"))
+    record_verdict(state, settings, store)
+    assert stored_items(store)[0]["reason"] == "ModelEndpointUnavailable: endpoint m: ThrottlingException: Rate exceeded"
+
+
+@pytest.mark.parametrize(
+    "failure, reason",
+    [
+        ({"Error": "States.Timeout", "Cause": "Task timed out after 60.00 seconds"},
+         "States.Timeout: Task timed out after 60.00 seconds"),
+        ({"Error": "Lambda.Unknown", "Cause": "The cause could not be determined because Lambda did not return an "
+                                              "error type."},
+         "Lambda.Unknown: The cause could not be determined because Lambda did not return an error type."),
+        ({"Error": "States.Timeout", "Cause": ""}, "States.Timeout"),
+        ({"Error": "States.Timeout"}, "States.Timeout"),
+        ({"Error": "States.Timeout", "Cause": None}, "States.Timeout"),
+        ({"Error": "StorageError", "Cause": json.dumps({"errorType": "StorageError"})}, "StorageError"),
+        ({"Error": "Sandbox.Timedout", "Cause": '["not", "an", "object"]'}, 'Sandbox.Timedout: ["not", "an", "object"]'),
+        ({"Cause": lambda_cause("KeyError", "'bucket'")}, "States.TaskFailed: 'bucket'"),
+    ],
+)
+def test_given_catch_outputs_when_reasons_read_then_error_and_message_without_json(failure, reason):
+    assert failure_reason(failure) == reason
+
+
+def test_given_the_same_state_recorded_twice_when_retried_then_one_stored_result_and_same_answer(store, settings):
+    state = after_classification("defective", 0.92)
+    first = record_verdict(state, settings, store)
+    second = record_verdict(state, settings, store)
+    assert second["verdict"] == first["verdict"]
+    assert second["inspection_key"] == first["inspection_key"]
+    assert second["alert"] == first["alert"]
+    assert len(stored_items(store)) == 1
+
+
+def test_given_a_state_when_record_built_then_it_carries_identity_and_times():
+    record = build_record(after_classification(), 0.75)
+    assert record["product_id"] == "PCB-0042"
+    assert record["inspection_id"] == INSPECTION_ID
+    assert record["capture_id"] == "20240514T092107532000Z-0a1b2c3d"
+    assert record["uploaded_at"] == "2024-05-14T09:21:07.532Z"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", record["inspected_at"])
+
+
+def test_given_both_a_failure_and_a_classification_when_record_built_then_the_failure_wins():
+    state = after_classification()
+    state["failure"] = {"Error": "States.Timeout", "Cause": ""}
+    record = build_record(state, 0.75)
+    assert record["verdict"] == "error"
+    assert "label" not in record

@@ -1,0 +1,202 @@
+"""chalicelib.results: storing verdicts in DynamoDB and reading a product's history."""
+import copy
+import hashlib
+from decimal import Decimal
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import ANY, Stubber
+
+from chalicelib.results import (
+    DynamoDbResultsStore,
+    ProductNotFound,
+    ResultsStoreUnavailable,
+    inspection_key,
+    product_results,
+)
+
+from .helpers import TABLE
+
+
+def record(product_id="PCB-0042", uploaded_at="2024-05-14T09:21:07.532Z", inspection_id=None, **changes) -> dict:
+    inspection_id = inspection_id or f"{product_id}-{hashlib.sha256(uploaded_at.encode()).hexdigest()[:32]}"
+    result = {
+        "product_id": product_id,
+        "inspection_key": inspection_key(uploaded_at, inspection_id),
+        "inspection_id": inspection_id,
+        "capture_id": "20240514T092107532000Z-0a1b2c3d",
+        "bucket": "quality-inspection-test-uploads",
+        "key": f"uploads/{product_id}/20240514T092107532000Z-0a1b2c3d.jpg",
+        "uploaded_at": uploaded_at,
+        "inspected_at": "2024-05-14T09:21:08.101+00:00",
+        "threshold": 0.75,
+        "verdict": "defective",
+        "label": "defective",
+        "confidence": 0.91834,
+        "probabilities": {"defect_free": 0.08166, "defective": 0.91834},
+        "model_id": "effnet-lite0-2024-05-10",
+        "image": {"format": "JPEG", "width": 640, "height": 480},
+    }
+    result.update(changes)
+    return result
+
+
+@pytest.fixture
+def store(dynamodb):
+    return DynamoDbResultsStore(dynamodb, TABLE)
+
+
+def test_given_an_inspection_key_when_made_then_upload_time_sorts_first():
+    assert inspection_key("2024-05-14T09:21:07.532Z", "PCB-1-abc") == "2024-05-14T09:21:07.532Z#PCB-1-abc"
+
+
+def test_given_a_new_record_when_put_then_it_is_stored_and_returned(store, dynamodb):
+    stored = store.put(record())
+    assert stored == record()
+    item = dynamodb.get_item(
+        TableName=TABLE,
+        Key={"product_id": {"S": "PCB-0042"}, "inspection_key": {"S": record()["inspection_key"]}},
+    )["Item"]
+    assert item["verdict"] == {"S": "defective"}
+    assert item["confidence"] == {"N": "0.91834"}  # a DynamoDB number, not a string
+
+
+def test_given_records_when_read_back_then_numbers_keep_their_python_types(store):
+    store.put(record(confidence=0.91834, threshold=0.75))
+    [back] = store.history("PCB-0042")
+    assert back == record()
+    assert type(back["confidence"]) is float
+    assert type(back["threshold"]) is float
+    assert all(type(value) is float for value in back["probabilities"].values())
+    assert type(back["image"]["width"]) is int
+    assert not any(isinstance(value, (Decimal, str)) for value in [back["confidence"], back["threshold"]])
+
+
+@pytest.mark.parametrize("confidence", [1.0, 0.5, 0.1 + 0.2, 1e-05, 0.999999999999])
+def test_given_awkward_floats_when_round_tripped_then_the_same_float_comes_back(store, confidence):
+    store.put(record(confidence=confidence, probabilities={"defect_free": 1 - confidence, "defective": confidence}))
+    [back] = store.history("PCB-0042")
+    assert back["confidence"] == confidence
+    assert type(back["confidence"]) is float
+    assert back["probabilities"]["defect_free"] == 1 - confidence
+
+
+def test_given_several_inspections_when_history_read_then_newest_first(store):
+    times = ["2024-05-14T09:21:07.532Z", "2024-05-14T11:02:00.001Z", "2024-05-13T23:59:59.999Z"]
+    for uploaded_at in times:
+        store.put(record(uploaded_at=uploaded_at))
+    history = store.history("PCB-0042")
+    assert [entry["uploaded_at"] for entry in history] == sorted(times, reverse=True)
+
+
+def test_given_two_products_when_history_read_then_only_that_products_results(store):
+    store.put(record(product_id="PCB-0042"))
+    store.put(record(product_id="PCB-0043"))
+    assert {entry["product_id"] for entry in store.history("PCB-0043")} == {"PCB-0043"}
+    assert store.history("PCB-9999") == []
+
+
+def test_given_a_limit_when_history_read_then_only_the_newest_that_many(store):
+    for hour in range(5):
+        store.put(record(uploaded_at=f"2024-05-14T0{hour}:00:00.000Z"))
+    history = store.history("PCB-0042", limit=2)
+    assert [entry["uploaded_at"] for entry in history] == ["2024-05-14T04:00:00.000Z", "2024-05-14T03:00:00.000Z"]
+
+
+def test_given_the_same_inspection_put_twice_when_stored_then_the_first_record_wins_and_no_duplicate(store):
+    first = record(verdict="defective", inspected_at="2024-05-14T09:21:08.101+00:00")
+    retry = record(verdict="needs_review", inspected_at="2024-05-14T09:21:39.777+00:00")
+    store.put(first)
+
+    returned = store.put(retry)
+
+    assert returned == first
+    assert type(returned["confidence"]) is float
+    assert len(store.history("PCB-0042")) == 1
+    assert store.history("PCB-0042")[0]["verdict"] == "defective"
+
+
+def test_given_a_record_with_none_values_when_put_then_those_attributes_are_left_out(store):
+    store.put(record(model_id=None))
+    [back] = store.history("PCB-0042")
+    assert "model_id" not in back
+
+
+def test_given_a_product_with_results_when_asked_then_latest_and_history_newest_first(store):
+    store.put(record(uploaded_at="2024-05-14T09:00:00.000Z", verdict="defect_free"))
+    store.put(record(uploaded_at="2024-05-14T10:00:00.000Z", verdict="needs_review"))
+    answer = product_results(store, "PCB-0042")
+    assert answer["product_id"] == "PCB-0042"
+    assert answer["count"] == 2
+    assert answer["latest"]["verdict"] == "needs_review"
+    assert answer["latest"] == answer["history"][0]
+    assert [entry["verdict"] for entry in answer["history"]] == ["needs_review", "defect_free"]
+
+
+def test_given_a_product_without_results_when_asked_then_product_not_found_telling_what_to_do(store):
+    with pytest.raises(ProductNotFound) as raised:
+        product_results(store, "PCB-9999")
+    assert "'PCB-9999'" in str(raised.value)
+    assert "POST /uploads" in str(raised.value)
+
+
+# --- DynamoDB failures and the wire format of real DynamoDB, via Stubber --------------------------------
+
+
+@pytest.fixture
+def stubbed(boto_session):
+    client = boto_session.client("dynamodb")
+    with Stubber(client) as stubber:
+        yield DynamoDbResultsStore(client, TABLE), stubber
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException",
+                                  "InternalServerError", "ResourceNotFoundException"])
+def test_given_dynamodb_refusing_a_put_when_stored_then_results_store_unavailable(stubbed, code):
+    store, stubber = stubbed
+    stubber.add_client_error("put_item", code, "try again", expected_params={
+        "TableName": TABLE, "Item": ANY, "ConditionExpression": "attribute_not_exists(inspection_key)"})
+    with pytest.raises(ResultsStoreUnavailable) as raised:
+        store.put(record())
+    assert "PCB-0042" in str(raised.value)
+    assert code in str(raised.value)
+
+
+def test_given_dynamodb_unreachable_when_stored_then_results_store_unavailable():
+    class Unreachable:
+        def put_item(self, **kwargs):
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+    with pytest.raises(ResultsStoreUnavailable):
+        DynamoDbResultsStore(Unreachable(), TABLE).put(record())
+
+
+def item_as_dynamodb_returns_it(stored: dict) -> dict:
+    """Real DynamoDB trims trailing zeros of numbers: 1.0 is stored and returned as "1", 0.0 as "0"."""
+    return {
+        "product_id": {"S": stored["product_id"]},
+        "inspection_key": {"S": stored["inspection_key"]},
+        "verdict": {"S": stored["verdict"]},
+        "confidence": {"N": "1"},
+        "threshold": {"N": "0.75"},
+        "probabilities": {"M": {"defect_free": {"N": "0"}, "defective": {"N": "1"}}},
+    }
+
+
+def test_given_dynamodb_trimming_a_confidence_of_one_when_read_back_then_still_a_float(stubbed):
+    store, stubber = stubbed
+    sure = record(confidence=1.0, probabilities={"defect_free": 0.0, "defective": 1.0})
+    stubber.add_response("query", {"Items": [item_as_dynamodb_returns_it(sure)], "Count": 1, "ScannedCount": 1})
+    [back] = store.history("PCB-0042")
+    assert type(back["confidence"]) is float
+    assert all(type(value) is float for value in back["probabilities"].values())
+
+
+def test_given_dynamodb_numbers_when_read_back_then_fractions_are_floats_not_decimals(stubbed):
+    store, stubber = stubbed
+    item = item_as_dynamodb_returns_it(record())
+    item["confidence"] = {"N": "0.91834"}
+    stubber.add_response("query", {"Items": [copy.deepcopy(item)], "Count": 1, "ScannedCount": 1})
+    [back] = store.history("PCB-0042")
+    assert back["confidence"] == 0.91834
+    assert type(back["confidence"]) is float

@@ -1,0 +1,142 @@
+"""statemachine/inspection.asl.json: the inspection workflow's definition, checked statically."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from chalicelib import classify, endpoint, results
+from inspection_app.chalice_stage import render_definition
+
+DEFINITION_FILE = Path(__file__).resolve().parents[2] / "statemachine" / "inspection.asl.json"
+PLACEHOLDERS = {"ClassifyImageFunctionArn", "RecordVerdictFunctionArn", "AlertTopicArn"}
+SUBSTITUTIONS = {
+    "ClassifyImageFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:quality-inspection-dev-classify_image",
+    "RecordVerdictFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:quality-inspection-dev-record_verdict",
+    "AlertTopicArn": "arn:aws:sns:us-east-1:123456789012:quality-inspection-dev-alerts",
+}
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return DEFINITION_FILE.read_text()
+
+
+@pytest.fixture(scope="module")
+def definition(text) -> dict:
+    return json.loads(text)
+
+
+def targets(state: dict) -> list:
+    found = [state.get("Next"), state.get("Default")]
+    found += [choice.get("Next") for choice in state.get("Choices", [])]
+    found += [catch.get("Next") for catch in state.get("Catch", [])]
+    return [target for target in found if target]
+
+
+def test_given_the_definition_when_read_then_it_is_json_with_a_start_state(definition):
+    assert definition["StartAt"] in definition["States"]
+
+
+def test_given_every_transition_when_followed_then_it_leads_to_an_existing_state(definition):
+    states = definition["States"]
+    for name, state in states.items():
+        for target in targets(state):
+            assert target in states, f"{name} -> {target}"
+
+
+def test_given_the_start_when_all_transitions_followed_then_every_state_is_reached_and_the_end_too(definition):
+    states = definition["States"]
+    reached, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(targets(states[name]))
+    assert reached == set(states)
+    terminal = [n for n, s in states.items() if s["Type"] in ("Succeed", "Fail") or s.get("End")]
+    assert terminal and set(terminal) <= reached
+
+
+def test_given_non_terminal_states_when_checked_then_each_has_a_way_on(definition):
+    for name, state in definition["States"].items():
+        if state["Type"] in ("Succeed", "Fail") or state.get("End"):
+            continue
+        assert targets(state), name
+
+
+def test_given_the_text_when_placeholders_listed_then_exactly_the_three_the_deploy_fills(text):
+    assert set(re.findall(r"\$\{([^}]*)\}", text)) == PLACEHOLDERS
+
+
+def test_given_classify_image_when_it_fails_for_any_reason_then_caught_into_record_verdict(definition):
+    classify_state = definition["States"]["ClassifyImage"]
+    catch_all = [c for c in classify_state["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
+    assert len(catch_all) == 1
+    assert catch_all[0]["Next"] == "RecordVerdict"
+    # record_verdict reads the caught error from `failure` and a classification from `classification`.
+    assert catch_all[0]["ResultPath"] == "$.failure"
+    assert classify_state["ResultPath"] == "$.classification"
+    assert classify_state["Next"] == "RecordVerdict"
+
+
+def retried_errors(state: dict) -> set:
+    return {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
+
+
+def test_given_transient_failures_when_classifying_then_they_are_retried_with_backoff(definition):
+    classify_state = definition["States"]["ClassifyImage"]
+    assert {"ModelEndpointUnavailable", "StorageUnavailable"} <= retried_errors(classify_state)
+    [retrier] = [r for r in classify_state["Retry"] if "ModelEndpointUnavailable" in r["ErrorEquals"]]
+    assert retrier["MaxAttempts"] >= 2
+    assert retrier["BackoffRate"] > 1
+
+
+def test_given_permanent_failures_when_classifying_then_they_are_not_retried(definition):
+    retried = retried_errors(definition["States"]["ClassifyImage"])
+    assert not {"ModelEndpointError", "StorageError", "States.ALL", "States.TaskFailed"} & retried
+
+
+def test_given_error_names_in_the_definition_when_compared_then_they_are_the_python_exception_names(definition):
+    # Lambda reports errorType = the exception class name; Retry must use exactly those names.
+    assert endpoint.ModelEndpointUnavailable.__name__ in retried_errors(definition["States"]["ClassifyImage"])
+    assert classify.StorageUnavailable.__name__ in retried_errors(definition["States"]["ClassifyImage"])
+    assert results.ResultsStoreUnavailable.__name__ in retried_errors(definition["States"]["RecordVerdict"])
+
+
+def test_given_a_recorded_verdict_when_defective_then_the_alert_fields_record_verdict_returns_are_published(definition):
+    states = definition["States"]
+    assert states["RecordVerdict"]["ResultPath"] == "$.result"
+    [choice] = states["IsDefective"]["Choices"]
+    assert (choice["Variable"], choice["StringEquals"], choice["Next"]) == ("$.result.verdict", "defective", "AlertDefect")
+    parameters = states["AlertDefect"]["Parameters"]
+    assert parameters["Subject.$"] == "$.result.alert.subject"
+    assert parameters["Message.$"] == "$.result.alert.message"
+    assert parameters["TopicArn"] == "${AlertTopicArn}"
+    assert states["AlertDefect"]["Resource"] == "arn:aws:states:::sns:publish"
+
+
+def test_given_arns_when_rendered_then_no_placeholder_is_left_and_resources_are_the_arns():
+    rendered = render_definition(SUBSTITUTIONS)
+    assert "${" not in rendered
+    states = json.loads(rendered)["States"]
+    assert states["ClassifyImage"]["Resource"] == SUBSTITUTIONS["ClassifyImageFunctionArn"]
+    assert states["RecordVerdict"]["Resource"] == SUBSTITUTIONS["RecordVerdictFunctionArn"]
+    assert states["AlertDefect"]["Parameters"]["TopicArn"] == SUBSTITUTIONS["AlertTopicArn"]
+
+
+def test_given_a_missing_substitution_when_rendered_then_error_names_the_placeholder():
+    partial = {k: v for k, v in SUBSTITUTIONS.items() if k != "AlertTopicArn"}
+    with pytest.raises(ValueError) as raised:
+        render_definition(partial)
+    assert "${AlertTopicArn}" in str(raised.value)
+
+
+def test_given_the_rendered_definition_when_created_in_step_functions_then_accepted(stepfunctions):
+    arn = stepfunctions.create_state_machine(
+        name="quality-inspection-render-check",
+        definition=render_definition(SUBSTITUTIONS),
+        roleArn="arn:aws:iam::123456789012:role/quality-inspection-states",
+    )["stateMachineArn"]
+    described = stepfunctions.describe_state_machine(stateMachineArn=arn)
+    assert json.loads(described["definition"])["StartAt"] == "ClassifyImage"
