@@ -13,6 +13,7 @@ import boto3
 from botocore.response import StreamingBody
 from PIL import Image
 
+from chalicelib.results import inspection_key
 from chalicelib.settings import Settings
 
 REGION = "us-east-1"
@@ -211,3 +212,27 @@ def create_results_table(client, name: str) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def stored_record(product_id="PCB-0042", uploaded_at="2024-05-14T09:21:07.532Z", inspection_id=None, **changes) -> dict:
+    """A result record as the record task stores it."""
+    inspection_id = inspection_id or f"{product_id}-{hashlib.sha256(uploaded_at.encode()).hexdigest()[:32]}"
+    result = {
+        "product_id": product_id,
+        "inspection_key": inspection_key(uploaded_at, inspection_id),
+        "inspection_id": inspection_id,
+        "capture_id": "20240514T092107532000Z-0a1b2c3d",
+        "bucket": "quality-inspection-test-uploads",
+        "key": f"uploads/{product_id}/20240514T092107532000Z-0a1b2c3d.jpg",
+        "uploaded_at": uploaded_at,
+        "inspected_at": "2024-05-14T09:21:08.101+00:00",
+        "threshold": 0.75,
+        "verdict": "defective",
+        "label": "defective",
+        "confidence": 0.91834,
+        "probabilities": {"defect_free": 0.08166, "defective": 0.91834},
+        "model_id": "effnet-lite0-2024-05-10",
+        "image": {"format": "JPEG", "width": 640, "height": 480},
+    }
+    result.update(changes)
+    return result

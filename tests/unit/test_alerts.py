@@ -6,27 +6,11 @@ import pytest
 
 from chalicelib.alerts import defect_alert
 
+from .helpers import stored_record
+
 
 def stored(**changes) -> dict:
-    record = {
-        "product_id": "PCB-0042",
-        "inspection_key": "2024-05-14T09:21:07.532Z#PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
-        "inspection_id": "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
-        "capture_id": "20240514T092107532000Z-0a1b2c3d",
-        "bucket": "quality-inspection-test-uploads",
-        "key": "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg",
-        "uploaded_at": "2024-05-14T09:21:07.532Z",
-        "inspected_at": "2024-05-14T09:21:08.101+00:00",
-        "threshold": 0.75,
-        "verdict": "defective",
-        "label": "defective",
-        "confidence": 0.91834,
-        "probabilities": {"defect_free": 0.08166, "defective": 0.91834},
-        "model_id": "effnet-lite0-2024-05-10",
-        "image": {"format": "JPEG", "width": 640, "height": 480},
-    }
-    record.update(changes)
-    return record
+    return stored_record(inspection_id="PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e", **changes)
 
 
 def confidence_in(message: str) -> float:

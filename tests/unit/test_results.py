@@ -15,30 +15,9 @@ from chalicelib.results import (
     product_results,
 )
 
-from .helpers import TABLE
+from .helpers import TABLE, stored_record as record
 
 
-def record(product_id="PCB-0042", uploaded_at="2024-05-14T09:21:07.532Z", inspection_id=None, **changes) -> dict:
-    inspection_id = inspection_id or f"{product_id}-{hashlib.sha256(uploaded_at.encode()).hexdigest()[:32]}"
-    result = {
-        "product_id": product_id,
-        "inspection_key": inspection_key(uploaded_at, inspection_id),
-        "inspection_id": inspection_id,
-        "capture_id": "20240514T092107532000Z-0a1b2c3d",
-        "bucket": "quality-inspection-test-uploads",
-        "key": f"uploads/{product_id}/20240514T092107532000Z-0a1b2c3d.jpg",
-        "uploaded_at": uploaded_at,
-        "inspected_at": "2024-05-14T09:21:08.101+00:00",
-        "threshold": 0.75,
-        "verdict": "defective",
-        "label": "defective",
-        "confidence": 0.91834,
-        "probabilities": {"defect_free": 0.08166, "defective": 0.91834},
-        "model_id": "effnet-lite0-2024-05-10",
-        "image": {"format": "JPEG", "width": 640, "height": 480},
-    }
-    result.update(changes)
-    return result
 
 
 @pytest.fixture
