@@ -1,0 +1,127 @@
+"""One tiny training run (1 epoch, 64 px, 16 synthetic images), then checks on what it wrote."""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.model import load_model
+from training.predictor import ModelDirError, OnnxPredictor
+from training.preprocess import preprocess_bytes
+from training.train import train
+
+INPUT_SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, write_dataset):
+    root = tmp_path_factory.mktemp("tiny")
+    dataset_dir = write_dataset(root / "dataset", per_class=8)
+    lines = []
+    metadata = train(dataset_dir, root / "model", epochs=1, input_size=INPUT_SIZE, seed=0, progress=lines.append)
+    return {"dir": root / "model", "metadata": metadata, "progress": lines}
+
+
+@pytest.fixture(scope="module")
+def sample_images(synthetic_image, image_bytes):
+    rng = np.random.default_rng(7)
+    return [
+        image_bytes(synthetic_image(rng, defective=True, size=120)),
+        image_bytes(synthetic_image(rng, defective=False, size=80).convert("L"), "JPEG"),
+        image_bytes(synthetic_image(rng, defective=True, size=50).resize((90, 50)), "JPEG", quality=80),
+    ]
+
+
+def test_given_tiny_training_then_model_dir_holds_onnx_state_dict_and_metadata(trained):
+    names = {path.name for path in trained["dir"].iterdir()}
+    assert {"model.onnx", "model.pt", "model.json"} <= names
+    assert json.loads((trained["dir"] / "model.json").read_text()) == trained["metadata"]
+
+
+def test_given_tiny_training_then_metadata_follows_the_contract(trained):
+    metadata = trained["metadata"]
+    digest = hashlib.sha256((trained["dir"] / "model.onnx").read_bytes()).hexdigest()
+    assert re.fullmatch(rf"efficientnet-lite0-\d{{8}}-{digest[:12]}", metadata["model_id"])
+    assert metadata["architecture"] == "efficientnet-lite0"
+    assert metadata["classes"] == ["defect_free", "defective"]
+    assert metadata["input_size"] == INPUT_SIZE
+    assert metadata["normalisation"] == {"mean": 127.0, "std": 128.0}
+    assert 0.5 < metadata["threshold"] < 1
+    assert datetime.fromisoformat(metadata["trained_at"]).tzinfo is not None
+    assert metadata["dataset"]["counts"] == {"defect_free": 8, "defective": 8}
+    assert metadata["training"]["epochs"] == 1 and metadata["training"]["seed"] == 0
+    metrics = metadata["metrics"]
+    assert metrics["images"] == sum(metrics["counts"].values()) == metadata["dataset"]["split"]["test"]
+    assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["roc_auc"] <= 1
+    # 2 test images per class cannot support any conclusion, and the metadata must say so
+    assert metrics["reliable"] is False
+    assert "unreliable" in metrics["warning"]
+
+
+def test_given_tiny_training_then_progress_reports_each_epoch(trained):
+    assert any(line.startswith("epoch 1/1: train loss") and "validation accuracy" in line for line in trained["progress"])
+
+
+def test_given_onnx_file_then_it_takes_image_batches_and_returns_probabilities(trained):
+    session = ort.InferenceSession(str(trained["dir"] / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    assert [o.name for o in session.get_outputs()] == ["probabilities"]
+    batch = np.random.default_rng(0).uniform(-1, 1, (3, 3, INPUT_SIZE, INPUT_SIZE)).astype(np.float32)
+    probabilities = session.run(None, {"image": batch})[0]
+    assert probabilities.shape == (3, 2) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-6)
+
+
+def test_given_same_image_bytes_then_onnx_predictor_matches_torch_model(trained, sample_images):
+    predictor = OnnxPredictor(trained["dir"])
+    model = load_model(trained["dir"])
+    for data in sample_images:
+        with torch.no_grad():
+            expected = torch.softmax(model(torch.from_numpy(preprocess_bytes(data, INPUT_SIZE))[None]), dim=1)[0]
+        probabilities = predictor.predict(data)
+        assert len(probabilities) == 2
+        assert sum(probabilities) == pytest.approx(1, abs=1e-6)
+        np.testing.assert_allclose(probabilities, expected.numpy(), atol=1e-4)
+
+
+def test_given_several_images_then_batch_prediction_equals_single_predictions(trained, sample_images):
+    predictor = OnnxPredictor(trained["dir"])
+    batch = predictor.predict_batch(sample_images)
+    singles = [predictor.predict(data) for data in sample_images]
+    np.testing.assert_allclose(batch, singles, atol=1e-6)
+    assert predictor.predict_batch([]) == []
+
+
+def test_given_model_dir_then_predictor_exposes_its_metadata(trained):
+    predictor = OnnxPredictor(trained["dir"])
+    metadata = trained["metadata"]
+    assert predictor.model_id == metadata["model_id"]
+    assert predictor.classes == ["defect_free", "defective"]
+    assert predictor.input_size == INPUT_SIZE
+    assert predictor.threshold == metadata["threshold"]
+    assert predictor.metadata == metadata
+
+
+def test_given_state_dict_file_then_plain_torch_load_reads_tensors(trained):
+    state = torch.load(trained["dir"] / "model.pt", map_location="cpu", weights_only=True)
+    assert state["_fc.weight"].shape == (2, 1280)
+    assert all(isinstance(value, torch.Tensor) for value in state.values())
+
+
+def test_given_folder_without_model_then_predictor_raises_model_dir_error(tmp_path):
+    (tmp_path / "model.json").write_text("{}")
+    with pytest.raises(ModelDirError, match="model.onnx missing") as raised:
+        OnnxPredictor(tmp_path)
+    assert isinstance(raised.value, FileNotFoundError)
+
+
+def test_given_fresh_interpreter_when_predictor_imported_then_torch_is_not_loaded():
+    code = "import sys, training.predictor; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

