@@ -4,13 +4,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime, timezone
 
 _LOGGER = logging.getLogger("inspection")
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"level": record.levelname, "event": record.getMessage(), "logger": record.name}
+        entry = {
+            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "event": record.getMessage(),
+            "logger": record.name,
+        }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
