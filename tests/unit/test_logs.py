@@ -11,6 +11,8 @@ from chalicelib import logs
 def test_given_fields_when_logged_then_one_json_line_with_event_level_and_fields(log_lines):
     logs.log("inspection started", message_id="msg-1", key="uploads/PCB-1/a.jpg", started=True)
     [entry] = log_lines.entries
+    stamped = datetime.fromisoformat(entry.pop("timestamp"))
+    assert stamped.tzinfo is not None and abs((datetime.now(timezone.utc) - stamped).total_seconds()) < 60
     assert entry == {
         "level": "INFO",
         "event": "inspection started",
