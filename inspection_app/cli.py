@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .client import ApiClient, ApiError, image_files
+from .deploy import add_deploy_commands
 from .inspections import inspect_files, print_reports
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -79,7 +81,8 @@ def cmd_inspect(args) -> int:
         return 2
 
     def run(api_url: str) -> list[dict]:
-        reports = inspect_files(ApiClient(api_url), files, concurrency=args.concurrency, timeout=args.timeout)
+        client = ApiClient(api_url, api_key=args.api_key)
+        reports = inspect_files(client, files, concurrency=args.concurrency, timeout=args.timeout)
         return print_reports(reports, as_json=args.json)
 
     if args.api:
@@ -92,7 +95,7 @@ def cmd_inspect(args) -> int:
 
 def cmd_results(args) -> int:
     try:
-        print(json.dumps(ApiClient(args.api).results(args.product_id), indent=2))
+        print(json.dumps(ApiClient(args.api, api_key=args.api_key).results(args.product_id), indent=2))
     except ApiError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -131,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     inspect.add_argument("--model-dir", type=Path, help="model for the embedded stack (default: the demo model)")
     inspect.add_argument("--api", help="use a running API instead of starting an embedded stack")
+    _api_key_option(inspect)
     inspect.add_argument("--json", action="store_true", help="one JSON object per image per line")
     inspect.add_argument("--concurrency", type=int, default=4)
     inspect.add_argument("--timeout", type=float, default=120, help="seconds to wait for each result")
@@ -139,8 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     results = commands.add_parser("results", help="the latest verdict and history of a product")
     results.add_argument("product_id")
     results.add_argument("--api", default=DEFAULT_API)
+    _api_key_option(results)
     results.set_defaults(func=cmd_results)
+
+    add_deploy_commands(commands)
     return parser
+
+
+def _api_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-key", default=os.environ.get("INSPECTION_API_KEY"),
+                        help="API key of a deployed API (default: $INSPECTION_API_KEY; the local stack needs none)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,10 +40,16 @@ def image_files(paths: list[Path]) -> list[Path]:
     return files
 
 
+# Answers worth asking again after a pause: throttling (API Gateway usage plans) and server hiccups.
+_RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
 class ApiClient:
-    def __init__(self, base_url: str, *, timeout: float = 30):
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 30):
         self._base = base_url.rstrip("/")
         self._http = requests.Session()
+        if api_key:  # API Gateway's usage-plan key; sent to the API only, never to S3
+            self._http.headers["x-api-key"] = api_key
         self._timeout = timeout
 
     def _json(self, response: requests.Response) -> dict:
@@ -79,18 +85,24 @@ class ApiClient:
             raise ApiError(response.status_code, f"upload of {path.name} refused by storage: {response.text[:200]}")
         return upload
 
-    def wait_for_result(self, product_id: str, key: str, *, timeout: float = 120, interval: float = 0.05) -> dict:
-        """The stored result for the upload `key`, polling `GET /results/{product_id}`."""
+    def wait_for_result(self, product_id: str, key: str, *, timeout: float = 120,
+                        first_interval: float = 0.05, max_interval: float = 1.0) -> dict:
+        """The stored result for the upload `key`, polling `GET /results/{product_id}`.
+
+        Polls quickly at first (a local stack answers in a fraction of a second), then backs off so that
+        many waiting clients stay within a deployed API's usage-plan rate."""
         deadline = time.monotonic() + timeout
+        interval = first_interval
         while time.monotonic() < deadline:
             try:
                 for result in self.results(product_id)["history"]:
                     if result["key"] == key:
                         return result
             except ApiError as error:
-                if error.status != 404:
+                if error.status != 404 and error.status not in _RETRIED_STATUSES:
                     raise
             time.sleep(interval)
+            interval = min(interval * 1.5, max_interval)
         raise TimeoutError(f"no result for {key} after {timeout:.0f} s")
 
     def inspect(self, path: Path, product_id: str | None = None, *, timeout: float = 120) -> Inspection:

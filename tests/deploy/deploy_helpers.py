@@ -1,0 +1,58 @@
+"""Helpers of the deployment checks (a module of its own: several test folders have a conftest.py)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+# What the stage's environment looks like once `inspection-app deploy` has written the stack's outputs.
+PLACEHOLDER_ENVIRONMENT = {
+    "UPLOAD_BUCKET": "quality-inspection-dev-123456789012-us-east-1",
+    "RESULTS_TABLE": "quality-inspection-dev-results",
+    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quality-inspection-dev-alerts",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:quality-inspection-dev",
+    "SAGEMAKER_ENDPOINT_NAME": "quality-inspection-model",
+}
+
+
+def copy_project(target: Path) -> Path:
+    """The files `chalice package` and `inspection-app deploy` read, copied to `target`.
+
+    requirements.txt is left empty: the templates do not depend on the vendored wheels, and building the
+    deployment package with Pillow would download manylinux wheels (minutes, and network).
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(PROJECT_DIR / "app.py", target / "app.py")
+    shutil.copytree(PROJECT_DIR / "chalicelib", target / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECT_DIR / "statemachine", target / "statemachine")
+    chalice_dir = target / ".chalice"
+    chalice_dir.mkdir()
+    shutil.copy2(PROJECT_DIR / ".chalice" / "config.json", chalice_dir / "config.json")
+    for policy in (PROJECT_DIR / ".chalice").glob("policy-*.json"):
+        shutil.copy2(policy, chalice_dir / policy.name)
+    (target / "requirements.txt").write_text("")
+    return target
+
+
+def chalice_executable() -> str:
+    beside = Path(sys.executable).with_name("chalice")
+    return str(beside) if beside.exists() else shutil.which("chalice")
+
+
+def run_chalice(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update({"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+    return subprocess.run([chalice_executable(), *args], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def lint_errors(path: Path) -> list[str]:
+    """cfn-lint's errors (not warnings or informational findings) for a template file."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(Path(path), ManualArgs(regions=[REGION, "eu-central-1"]))
+    return [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches if m.rule.id.startswith("E")]

@@ -1,0 +1,155 @@
+"""`chalice package` runs, and its template alone and merged with statemachine/chalice-merge.json lint clean."""
+from __future__ import annotations
+
+import re
+
+from deploy_helpers import PROJECT_DIR, lint_errors
+
+from inspection_app import deploy
+
+# Refs that CloudFormation resolves itself.
+PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName", "AWS::StackId",
+                     "AWS::URLSuffix", "AWS::NoValue", "AWS::NotificationARNs"}
+
+
+def test_chalice_package_lints_clean(packaged):
+    assert lint_errors(packaged["plain_path"]) == []
+
+
+def test_merged_template_lints_clean(packaged):
+    assert lint_errors(packaged["merged_path"]) == []
+
+
+def test_generated_logical_ids_are_the_ones_the_merge_template_extends(packaged):
+    resources = packaged["plain"]["Resources"]
+    for handler, logical_id in deploy.FUNCTION_LOGICAL_IDS.items():
+        assert resources[logical_id]["Type"] == "AWS::Serverless::Function", handler
+        role = deploy.ROLE_LOGICAL_IDS[handler]
+        assert resources[role]["Type"] == "AWS::IAM::Role", handler
+        assert resources[logical_id]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert deploy.SQS_EVENT_LOGICAL_ID in resources["StartInspections"]["Properties"]["Events"]
+    assert resources[deploy.REST_API_LOGICAL_ID]["Type"] == "AWS::Serverless::Api"
+    # Every resource the merge template extends (no Type of its own) exists in Chalice's template.
+    for name, resource in deploy.merge_template(PROJECT_DIR)["Resources"].items():
+        if "Type" not in resource:
+            assert name in resources, f"the merge template extends {name}, which chalice package does not make"
+
+
+def test_every_function_has_its_own_role_with_the_stage_policy_file(packaged):
+    resources = packaged["plain"]["Resources"]
+    roles = {resources[logical_id]["Properties"]["Role"]["Fn::GetAtt"][0] for logical_id in deploy.FUNCTION_LOGICAL_IDS.values()}
+    assert len(roles) == len(deploy.FUNCTIONS)
+    assert "DefaultRole" not in resources  # autogen_policy is off
+
+
+def test_routes_require_an_api_key_and_keep_cors_preflight_open(packaged):
+    swagger = packaged["plain"]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert swagger["securityDefinitions"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    for path, methods in swagger["paths"].items():
+        for method, operation in methods.items():
+            if method == "options":
+                # The browser's preflight carries no key: it must stay open, and allow the key header.
+                assert "security" not in operation
+                headers = operation["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
+                assert "X-Api-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
+            else:
+                assert operation["security"] == [{"api_key": []}], f"{method.upper()} {path} is open"
+
+
+def test_merged_starter_reports_partial_batch_failures_from_the_stack_queue(packaged):
+    starter = packaged["merged"]["Resources"]["StartInspections"]["Properties"]
+    event = starter["Events"][deploy.SQS_EVENT_LOGICAL_ID]
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["Queue"] == {"Fn::Sub": "${InspectionResources.Outputs.UploadQueueArn}"}
+
+
+def test_merged_functions_have_predictable_names_and_the_stack_environment(packaged):
+    resources = packaged["merged"]["Resources"]
+    for handler, logical_id in deploy.FUNCTION_LOGICAL_IDS.items():
+        properties = resources[logical_id]["Properties"]
+        assert properties["FunctionName"] == {"Fn::Sub": deploy.CLOUDFORMATION_NAMES.function_name(handler)}
+        variables = properties["Environment"]["Variables"]
+        for variable, output in deploy.ENVIRONMENT_FROM_OUTPUTS.items():
+            assert variables[variable] == {"Fn::GetAtt": ["InspectionResources", f"Outputs.{output}"]}, variable
+        # Settings.from_env requires every one of them; none may be a placeholder left from config.json.
+        assert all(value != "" for value in variables.values())
+
+
+def test_merged_roles_carry_the_generated_policies(packaged):
+    resources = packaged["merged"]["Resources"]
+    expected = deploy.function_policies(deploy.CLOUDFORMATION_NAMES)
+    for handler, role in deploy.ROLE_LOGICAL_IDS.items():
+        [policy] = resources[role]["Properties"]["Policies"]
+        assert policy["PolicyDocument"] == deploy.as_cloudformation(expected[handler])
+
+
+def test_merged_api_has_a_usage_plan_and_key(packaged):
+    resources = packaged["merged"]["Resources"]
+    plan = resources["ApiUsagePlan"]["Properties"]
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPI.Stage"}}]
+    assert plan["Throttle"]["RateLimit"] > 0 and plan["Quota"]["Limit"] > 0
+    key = resources["ApiUsagePlanKey"]["Properties"]
+    assert key == {"KeyId": {"Ref": "ApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "ApiUsagePlan"}}
+
+
+def _references(value, found: list) -> list:
+    """Every (kind, target) a template value refers to: Ref, GetAtt and ${...} in Fn::Sub."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            found.append(("Ref", value["Ref"]))
+        elif set(value) == {"Fn::GetAtt"}:
+            found.append(("GetAtt", tuple(value["Fn::GetAtt"])))
+        elif set(value) == {"Fn::Sub"}:
+            text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+            for name in re.findall(r"\$\{([^}!]+)\}", text):
+                if name not in variables:
+                    found.append(("Sub", name))
+            _references(variables, found)
+            return found
+        for item in value.values():
+            _references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _references(item, found)
+    return found
+
+
+def test_merged_template_refers_only_to_what_exists(packaged):
+    # cfn-lint does not follow SAM's `RestAPI.Stage` or a nested stack's outputs; this does.
+    template = packaged["merged"]
+    resources, parameters = template["Resources"], set(template["Parameters"])
+    nested_outputs = set(deploy.load_template(PROJECT_DIR / "statemachine" / "resources.yaml")["Outputs"])
+    serverless_apis = {n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Api"}
+    for kind, target in _references({"Resources": resources, "Outputs": template["Outputs"]}, []):
+        name = target[0] if kind == "GetAtt" else target.split(".")[0]
+        assert name in resources or name in parameters or name in PSEUDO_PARAMETERS, f"{kind} {target}"
+        dotted = target[1] if kind == "GetAtt" else (target.split(".", 1)[1] if "." in target else None)
+        if dotted and resources.get(name, {}).get("Type") == "AWS::CloudFormation::Stack":
+            assert dotted.startswith("Outputs.") and dotted.split(".", 1)[1] in nested_outputs, f"{kind} {target}"
+        if kind == "Ref" and "." in target:
+            assert name in serverless_apis and dotted in ("Stage", "Deployment"), f"Ref {target}"
+
+
+def test_nested_stack_template_url_resolves_from_the_output_directory(packaged):
+    nested = packaged["merged"]["Resources"]["InspectionResources"]["Properties"]
+    path = (packaged["merged_path"].parent / nested["TemplateURL"]).resolve()
+    assert path == (packaged["project"] / "statemachine" / "resources.yaml").resolve()
+    resources_parameters = deploy.load_template(path)["Parameters"]
+    assert set(nested["Parameters"]) == set(resources_parameters)
+
+
+def test_local_server_serves_key_protected_routes_without_a_key():
+    """The embedded stack serves app.py with chalice.local, which ignores api_key_required: no key locally."""
+    from chalice import Chalice
+    from chalice.config import Config
+    from chalice.local import LocalGateway
+
+    probe = Chalice(app_name="probe")
+
+    @probe.route("/probe", methods=["GET"], cors=True, api_key_required=True)
+    def index():
+        return {"ok": True}
+
+    response = LocalGateway(probe, Config()).handle_request("GET", "/probe", {}, b"")
+    assert response["statusCode"] == 200

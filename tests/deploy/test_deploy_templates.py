@@ -1,0 +1,199 @@
+"""The resource template, the state machine definition and the generated merge template, checked offline."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from deploy_helpers import PROJECT_DIR, lint_errors
+
+from chalicelib.keys import IMAGE_EXTENSIONS
+from inspection_app import deploy
+from inspection_app.resource_settings import DLQ_MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, TABLE_KEYS
+
+RESOURCES = PROJECT_DIR / "statemachine" / "resources.yaml"
+DEFINITION = PROJECT_DIR / "statemachine" / "inspection.asl.json"
+CONFIG = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return deploy.load_template(RESOURCES)
+
+
+def resources_of_type(template: dict, resource_type: str) -> dict:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def test_resource_template_lints_clean():
+    assert lint_errors(RESOURCES) == []
+
+
+def test_inlined_template_lints_clean_with_the_definition_validated(tmp_path):
+    # Inlined, cfn-lint also validates the state machine definition (rule E3601).
+    path = tmp_path / "resources.json"
+    path.write_text(json.dumps(deploy.resource_template(PROJECT_DIR)))
+    assert lint_errors(path) == []
+
+
+def test_queue_settings_agree_with_the_embedded_stack(template):
+    queue = template["Resources"]["UploadQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] == QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == DLQ_MAX_RECEIVE_COUNT
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]}
+    assert queue["SqsManagedSseEnabled"] is True
+    # Lambda's guidance: at least six times the consuming function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * CONFIG["lambda_timeout"]
+
+
+def test_table_keys_agree_with_the_embedded_stack(template):
+    table = template["Resources"]["ResultsTable"]["Properties"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == list(TABLE_KEYS)
+    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
+        name: "S" for name, _ in TABLE_KEYS
+    }
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_bucket_notifies_the_queue_of_new_images_under_the_prefix(template):
+    assert template["Parameters"]["UploadPrefix"]["Default"] == CONFIG["environment_variables"]["UPLOAD_PREFIX"]
+    bucket = template["Resources"]["UploadBucket"]
+    suffixes = set()
+    for configuration in bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]:
+        assert configuration["Event"] == "s3:ObjectCreated:*"
+        assert configuration["Queue"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
+        rules = {rule["Name"]: rule["Value"] for rule in configuration["Filter"]["S3Key"]["Rules"]}
+        assert rules["prefix"] == {"Ref": "UploadPrefix"}
+        suffixes.add(rules["suffix"])
+    # Every extension the starter accepts, in both cases (S3 suffix filters are case-sensitive).
+    assert {s.lstrip(".").lower() for s in suffixes} == set(IMAGE_EXTENSIONS)
+    assert {s.lstrip(".") for s in suffixes} >= {e.upper() for e in IMAGE_EXTENSIONS} | set(IMAGE_EXTENSIONS)
+    # No circular dependency: the bucket waits for the queue policy, which names the bucket by string.
+    assert bucket["DependsOn"] == "UploadQueuePolicy"
+
+
+def test_bucket_is_private_and_encrypted(template):
+    properties = template["Resources"]["UploadBucket"]["Properties"]
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    rule = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    # Browser uploads use a pre-signed POST.
+    assert properties["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"] == ["POST"]
+
+
+def test_only_the_bucket_may_send_to_the_queue(template):
+    policy = template["Resources"]["UploadQueuePolicy"]["Properties"]["PolicyDocument"]
+    [statement] = policy["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    bucket_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    bucket_name = template["Resources"]["UploadBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    assert bucket_arn == f"arn:${{AWS::Partition}}:s3:::{bucket_name}"
+
+
+def test_alert_email_is_optional(template):
+    assert template["Parameters"]["AlertEmail"]["Default"] == ""
+    subscription = template["Resources"]["AlertEmailSubscription"]
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+
+
+def test_parameters_and_outputs_cover_what_the_app_needs(template):
+    assert {"Stage", "EndpointName", "ConfidenceThreshold", "AlertEmail"} <= set(template["Parameters"])
+    threshold = template["Parameters"]["ConfidenceThreshold"]
+    assert float(threshold["Default"]) == float(CONFIG["environment_variables"]["CONFIDENCE_THRESHOLD"])
+    # Every environment variable deploy writes, plus what deploy itself reads.
+    needed = set(deploy.ENVIRONMENT_FROM_OUTPUTS.values()) | {"UploadQueueName", "UploadQueueArn", "DeadLetterQueueUrl"}
+    assert needed <= set(template["Outputs"])
+    stage_variables = set(CONFIG["stages"]["dev"]["environment_variables"])
+    assert stage_variables <= set(deploy.ENVIRONMENT_FROM_OUTPUTS)
+
+
+def test_state_machine_uses_the_one_definition_with_logging_and_tracing(template):
+    [(_, machine)] = resources_of_type(template, "AWS::StepFunctions::StateMachine").items()
+    properties = machine["Properties"]
+    assert (RESOURCES.parent / properties["DefinitionS3Location"]).resolve() == DEFINITION.resolve()
+    placeholders = set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text()))
+    assert set(properties["DefinitionSubstitutions"]) == placeholders
+    assert properties["TracingConfiguration"] == {"Enabled": True}
+    logging = properties["LoggingConfiguration"]
+    assert logging["Level"] in ("ERROR", "ALL")
+    assert logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+        "Fn::GetAtt": ["StateMachineLogGroup", "Arn"]
+    }
+
+
+def test_state_machine_names_the_functions_chalice_deploys(template):
+    substitutions = template["Resources"]["InspectionStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    names = deploy.CLOUDFORMATION_NAMES
+    for placeholder, handler in (("ClassifyImageFunctionArn", "classify_image"),
+                                 ("RecordVerdictFunctionArn", "record_verdict")):
+        expected = (f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:"
+                    f"{names.function_name(handler)}")
+        assert substitutions[placeholder] == {"Fn::Sub": expected}
+
+
+def test_lambda_log_groups_exist_for_every_function(template):
+    groups = {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in resources_of_type(template, "AWS::Logs::LogGroup").values()}
+    for handler in deploy.FUNCTIONS:
+        assert f"/aws/lambda/{deploy.CLOUDFORMATION_NAMES.function_name(handler)}" in groups
+
+
+# --- The state machine definition -----------------------------------------------------------------------
+
+
+def _rendered_definition() -> str:
+    text = DEFINITION.read_text()
+    for name in re.findall(r"\$\{(\w+)\}", text):
+        value = ("arn:aws:sns:us-east-1:123456789012:alerts" if "Topic" in name
+                 else f"arn:aws:lambda:us-east-1:123456789012:function:{name}")
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+def test_definition_parses_as_amazon_states_language():
+    # The ASL parser Step Functions Local / LocalStack use (shipped in moto): unknown fields, wrong types
+    # and malformed rules are syntax errors.
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    AmazonStateLanguageParser.parse(_rendered_definition())
+
+
+def test_definition_transitions_are_complete():
+    definition = json.loads(DEFINITION.read_text())
+    states = definition["States"]
+
+    def targets(state: dict) -> set[str]:
+        found = {state["Next"]} if "Next" in state else set()
+        found |= {choice["Next"] for choice in state.get("Choices", [])}
+        found |= {catch["Next"] for catch in state.get("Catch", [])}
+        if "Default" in state:
+            found.add(state["Default"])
+        return found
+
+    assert definition["StartAt"] in states
+    reachable, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in reachable:
+            continue
+        reachable.add(name)
+        assert targets(states[name]) <= set(states), f"{name} goes to a state that does not exist"
+        todo.extend(targets(states[name]))
+    assert reachable == set(states), f"unreachable states: {set(states) - reachable}"
+    for name, state in states.items():
+        terminal = state["Type"] in ("Succeed", "Fail") or state.get("End") is True
+        assert terminal or "Next" in state or state["Type"] == "Choice", f"{name} neither ends nor continues"
+
+
+# --- The merge template of the one-stack path -----------------------------------------------------------
+
+
+def test_merge_template_is_up_to_date():
+    path = PROJECT_DIR / "statemachine" / "chalice-merge.json"
+    assert path.read_text() == deploy.merge_template_text(PROJECT_DIR), (
+        f"statemachine/chalice-merge.json is out of date; run `{deploy.MERGE_TEMPLATE_COMMAND}`"
+    )
