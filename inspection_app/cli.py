@@ -63,6 +63,7 @@ def cmd_up(args) -> int:
 
 def cmd_train(args) -> int:
     from training.dataset import DatasetError  # noqa: PLC0415 - torch loads only when training
+    from training.evaluate import evaluate
     from training.train import train
 
     try:
@@ -71,6 +72,26 @@ def cmd_train(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Model {metadata['model_id']} written to {args.model_dir}")
+    return _print_evaluation(evaluate(args.dataset, args.model_dir, split="test"), as_json=False)
+
+
+def cmd_evaluate(args) -> int:
+    from training.dataset import DatasetError  # noqa: PLC0415
+    from training.evaluate import evaluate  # noqa: PLC0415
+
+    load_predictor(args.model_dir)  # a missing model gets the how-to-train message
+    try:
+        metrics = evaluate(args.dataset, args.model_dir, target_recall=args.target_recall, split=args.split)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return _print_evaluation(metrics, as_json=args.json)
+
+
+def _print_evaluation(metrics: dict, *, as_json: bool) -> int:
+    from training.evaluate import as_json as metrics_json, headline  # noqa: PLC0415
+
+    print(metrics_json(metrics) if as_json else headline(metrics))
     return 0
 
 
@@ -129,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--input-size", type=int, help="model input size in pixels (default 160)")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="figures and a report (ROC, precision-recall, mistakes) for a model")
+    evaluate.add_argument("--dataset", type=Path, required=True, help="folder with defect_free/ and defective/")
+    evaluate.add_argument("--model-dir", type=Path, required=True)
+    evaluate.add_argument("--target-recall", type=float, default=0.99,
+                          help="defective recall the recommended threshold must reach (default 0.99)")
+    evaluate.add_argument("--split", choices=["auto", "all", "test"], default="auto",
+                          help="auto: the test split if this is the model's training dataset, else all images")
+    evaluate.add_argument("--json", action="store_true", help="print all figures as JSON")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     inspect = commands.add_parser("inspect", help="upload images through the API and wait for their verdicts")
     inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders")

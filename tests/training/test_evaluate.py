@@ -1,0 +1,78 @@
+"""Evaluation: the operating point for a recall target, the curves, and the report on disk."""
+
+import math
+
+import numpy as np
+import pytest
+
+from training.evaluate import evaluate, headline, operating_point, roc_points
+from training.metrics import roc_auc
+from training.train import train
+
+
+def test_given_scores_then_operating_point_is_the_highest_threshold_reaching_the_recall():
+    # GIVEN four defective and three defect-free images with these p(defective)
+    scores = np.array([0.9, 0.8, 0.3, 0.1, 0.5, 0.2, 0.05])
+    labels = np.array([1, 1, 1, 1, 0, 0, 0])
+    # WHEN 75 % recall is wanted
+    point = operating_point(scores, labels, 0.75)
+    # THEN flagging p >= 0.3 catches 3 of 4 and costs one false alarm out of three
+    assert point["threshold"] == 0.3
+    assert point["recall"] == 0.75
+    assert point["false_alarms"] == 1 and point["false_alarm_rate"] == pytest.approx(1 / 3)
+    # AND the pipeline's review band sends every p(defective) >= 0.3 to defective or needs_review
+    assert point["recommended_confidence_threshold"] == pytest.approx(0.7)
+
+
+def test_given_full_recall_target_then_threshold_is_the_lowest_defective_score():
+    scores = np.array([0.9, 0.02, 0.5, 0.01])
+    labels = np.array([1, 1, 0, 0])
+    point = operating_point(scores, labels, 0.99)
+    assert point["threshold"] == 0.02 and point["recall"] == 1.0
+    assert point["recommended_confidence_threshold"] == 0.98
+
+
+def test_given_one_class_only_then_no_operating_point_and_a_reason():
+    point = operating_point(np.array([0.2, 0.4]), np.array([0, 0]), 0.99)
+    assert point["threshold"] is None and "both classes" in point["reason"]
+
+
+def test_given_roc_points_then_their_area_equals_the_rank_auc():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 200)
+    scores = np.clip(labels * 0.3 + rng.random(200) * 0.7, 0, 1)
+    fpr, tpr = roc_points(scores, labels)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    area = float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2))
+    assert math.isclose(area, roc_auc(scores, labels), abs_tol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, write_dataset):
+    root = tmp_path_factory.mktemp("evaluate")
+    dataset = write_dataset(root / "dataset", per_class=8)
+    train(dataset, root / "model", epochs=1, input_size=64, seed=0, progress=lambda *_: None)
+    return root, dataset
+
+
+def test_given_the_training_dataset_then_only_its_test_split_is_evaluated_and_reported(tiny_model):
+    root, dataset = tiny_model
+    metrics = evaluate(dataset, root / "model")
+    assert metrics["split"] == "test" and metrics["images"] == 4  # 20 % of 8 per class
+    assert metrics["reliable"] is False and "unreliable" in metrics["warning"]
+    report = root / "model" / "evaluation" / "report.md"
+    assert metrics["report"] == str(report)
+    text = report.read_text()
+    assert "unreliable" in text and "ROC AUC" in text
+    for plot in ("roc.png", "precision_recall.png", "confusion.png"):
+        assert (report.parent / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({plot})" in text
+    assert "WARNING" in headline(metrics)
+
+
+def test_given_another_dataset_then_all_its_images_are_evaluated(tiny_model, write_dataset):
+    root, _ = tiny_model
+    other = write_dataset(root / "other", per_class=5, seed=9)
+    metrics = evaluate(other, root / "model", write_report=False)
+    assert metrics["split"] == "all" and metrics["images"] == 10
+    assert sum(sum(row.values()) for row in metrics["confusion_matrix"].values()) == 10
