@@ -236,3 +236,16 @@ def stored_record(product_id="PCB-0042", uploaded_at="2024-05-14T09:21:07.532Z",
     }
     result.update(changes)
     return result
+
+
+def classified(label: str, confidence: float) -> dict:
+    """What the classify task returns for a classified image."""
+    other = "defect_free" if label == "defective" else "defective"
+    return {
+        "status": "classified",
+        "label": label,
+        "confidence": confidence,
+        "probabilities": {label: confidence, other: round(1 - confidence, 6)},
+        "model_id": "effnet-lite0-2024-05-10",
+        "image": {"format": "JPEG", "width": 640, "height": 480},
+    }

@@ -7,7 +7,7 @@ import pytest
 from chalicelib.inspection import build_record, failure_reason, record_verdict
 from chalicelib.results import DynamoDbResultsStore
 
-from .helpers import BUCKET, TABLE, make_settings
+from .helpers import BUCKET, TABLE, classified, make_settings
 
 INSPECTION_ID = "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 KEY = "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
@@ -29,16 +29,8 @@ def execution_input() -> dict:
 
 
 def after_classification(label="defective", confidence=0.92) -> dict:
-    other = {"defective": "defect_free", "defect_free": "defective"}[label]
     state = execution_input()
-    state["classification"] = {
-        "status": "classified",
-        "label": label,
-        "confidence": confidence,
-        "probabilities": {label: confidence, other: round(1 - confidence, 10)},
-        "model_id": "effnet-lite0-2024-05-10",
-        "image": {"format": "JPEG", "width": 640, "height": 480},
-    }
+    state["classification"] = classified(label, confidence)
     return state
 
 

@@ -3,17 +3,7 @@ import pytest
 
 from chalicelib.verdicts import DEFECT_FREE, DEFECTIVE, NEEDS_REVIEW, REJECTED, VERDICTS, decide
 
-
-def classified(label: str, confidence: float) -> dict:
-    other = "defect_free" if label == "defective" else "defective"
-    return {
-        "status": "classified",
-        "label": label,
-        "confidence": confidence,
-        "probabilities": {label: confidence, other: round(1 - confidence, 6)},
-        "model_id": "effnet-lite0-2024-05-10",
-        "image": {"format": "JPEG", "width": 640, "height": 480},
-    }
+from .helpers import classified
 
 
 @pytest.mark.parametrize("label", [DEFECTIVE, DEFECT_FREE])
