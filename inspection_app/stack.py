@@ -75,8 +75,10 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
         environment = {
             **config.environment_variables,
             **local_aws_environment(aws.url, model_endpoint.url),
-            # The local endpoint serves this model: resize uploads to its input once, in the Lambda.
+            # The local endpoint serves this model: resize uploads to its input once, in the Lambda, and
+            # use the review threshold chosen with it (the cloud stage sets both in its configuration).
             "MODEL_INPUT_SIZE": str(predictor.input_size),
+            "CONFIDENCE_THRESHOLD": str(predictor.threshold),
         }
         pollers, api = [], None
         try:
