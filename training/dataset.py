@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from training.preprocess import load_image
 
@@ -73,9 +74,11 @@ def _check_images(root: Path, files: list[Path]) -> None:
         if file.suffix.lower() not in IMAGE_SUFFIXES:
             problems.append(f"{file.relative_to(root)} (not an image file: expected {', '.join(sorted(IMAGE_SUFFIXES))})")
             continue
+        # Decoding in full is the only sure check; Pillow raises these on broken files (a garbled
+        # header can even pass for a huge image).
         try:
             load_image(file.read_bytes())
-        except (OSError, SyntaxError, ValueError) as error:  # what Pillow raises on bad files
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             problems.append(f"{file.relative_to(root)} ({error})")
     if problems:
         listed = "; ".join(problems[:MAX_LISTED])

@@ -22,12 +22,13 @@ class ExportError(RuntimeError):
     """The exported graph does not reproduce the torch model."""
 
 
-def export_onnx(model: nn.Module, path, input_size: int, check_inputs: np.ndarray) -> None:
-    """Write `model` + softmax to `path` and check onnxruntime agrees with torch on check_inputs
-    (float32 [N, 3, S, S]; real preprocessed images are a better check than noise)."""
+def export_onnx(model: nn.Module, path, check_inputs: np.ndarray) -> None:
+    """Write `model` + softmax to `path` for inputs shaped like check_inputs (float32
+    [N, 3, S, S], any N) and check onnxruntime agrees with torch on them (real preprocessed
+    images are a better check than noise)."""
     path = Path(path)
     network = nn.Sequential(model, nn.Softmax(dim=1)).cpu().eval()
-    dummy = torch.zeros(1, 3, input_size, input_size)
+    dummy = torch.zeros(1, *check_inputs.shape[1:])
     with warnings.catch_warnings():
         # dynamo=False is deliberate (see below), and the exporter's notes that it cannot
         # pre-compute a strided slice are harmless: keep both out of the training output.

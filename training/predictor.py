@@ -15,7 +15,9 @@ class ModelDirError(FileNotFoundError):
 
 
 class OnnxPredictor:
-    """Class probabilities (class-index order) for image bytes, from `<model_dir>/model.onnx`."""
+    """Class probabilities (class-index order) for image bytes, from `<model_dir>/model.onnx`.
+
+    `threads`: onnxruntime's intra-op threads per session."""
 
     def __init__(self, model_dir, *, threads: int = 2):
         model_dir = Path(model_dir)

@@ -125,3 +125,13 @@ def test_given_folder_without_model_then_predictor_raises_model_dir_error(tmp_pa
 def test_given_fresh_interpreter_when_predictor_imported_then_torch_is_not_loaded():
     code = "import sys, training.predictor; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_given_same_seed_when_trained_again_then_predictions_are_the_same(trained, tmp_path, write_dataset, sample_images):
+    # GIVEN the same data and seed as the module's run (same generator seed, same file names)
+    dataset_dir = write_dataset(tmp_path / "dataset", per_class=8)
+    # WHEN trained again
+    train(dataset_dir, tmp_path / "model", epochs=1, input_size=INPUT_SIZE, seed=0, progress=lambda line: None)
+    # THEN the model behaves identically
+    again = OnnxPredictor(tmp_path / "model").predict_batch(sample_images)
+    np.testing.assert_allclose(again, OnnxPredictor(trained["dir"]).predict_batch(sample_images), atol=1e-5)
