@@ -9,6 +9,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from training.sagemaker.cli import add_sagemaker_commands
+
 from . import paths
 from .client import ApiClient, ApiError, image_files
 from .deploy import add_deploy_commands
@@ -178,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.set_defaults(func=cmd_results)
 
     add_deploy_commands(commands)
+    add_sagemaker_commands(commands)
     return parser
 
 

@@ -1,0 +1,266 @@
+"""The SageMaker launcher (SDK 3.x) against moto: what SageMaker is asked to create."""
+
+import io
+import json
+import sys
+import tarfile
+
+import pytest
+from sagemaker_helpers import BUCKET, REGION, ROLE
+
+from inspection_app.cli import main as cli_main
+from training.dataset import DatasetError
+from training.sagemaker import launcher
+from training.sagemaker.defaults import DEFAULT_PREFIX
+
+PYTORCH_TRAINING_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-training:2.10-cpu-py313"
+PYTORCH_INFERENCE_CPU_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.6-cpu-py312"
+PYTORCH_INFERENCE_GPU_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.6-gpu-py312"
+BUILTIN_IMAGE = f"685385470294.dkr.ecr.{REGION}.amazonaws.com/image-classification:1"
+MODEL_DATA = f"s3://{BUCKET}/models/tiny/model.tar.gz"
+
+
+def _tar_gz(files: dict) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _read_tar_gz(data: bytes) -> dict:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
+
+
+def _s3_object(aws, uri: str) -> bytes:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _keys(aws, prefix: str) -> list[str]:
+    response = aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in response.get("Contents", []))
+
+
+def _channels(job: dict) -> dict:
+    return {channel["ChannelName"]: channel for channel in job["InputDataConfig"]}
+
+
+@pytest.fixture
+def dataset(tmp_path, write_dataset):
+    return write_dataset(tmp_path / "boards", per_class=5)
+
+
+@pytest.fixture
+def model_data(aws):
+    """A model.tar.gz in S3 as a training job leaves it (no code/ needed: deploy adds it)."""
+    aws.client("s3").put_object(Bucket=BUCKET, Key="models/tiny/model.tar.gz",
+                                Body=_tar_gz({"model.pt": b"weights", "model.json": b"{}"}))
+    return MODEL_DATA
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def test_given_a_dataset_when_a_pytorch_job_starts_then_it_runs_our_training_code_in_script_mode(aws, dataset):
+    # WHEN a script-mode job is started on the dataset
+    result = launcher.train_job(dataset, BUCKET, ROLE, session=aws, epochs=4, wait=False)
+    # THEN the dataset's images were uploaded with their class folders
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=result.job_name)
+    images_prefix = result.dataset_uri.removeprefix(f"s3://{BUCKET}/")
+    assert images_prefix.startswith(f"{DEFAULT_PREFIX}/datasets/boards-")
+    assert _keys(aws, images_prefix) == sorted(
+        f"{images_prefix}{name}/{name}-{i:03d}.png" for name in ("defect_free", "defective") for i in range(5))
+    # and the job trains with the PyTorch image on the train channel, with our hyperparameters
+    assert job["AlgorithmSpecification"]["TrainingImage"] == PYTORCH_TRAINING_IMAGE
+    assert job["RoleArn"] == ROLE
+    assert job["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge" and job["ResourceConfig"]["InstanceCount"] == 1
+    assert job["HyperParameters"] == {"epochs": "4"}
+    channels = _channels(job)
+    assert channels["train"]["DataSource"]["S3DataSource"]["S3Uri"] == result.dataset_uri
+    assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/{DEFAULT_PREFIX}/models"
+    assert result.model_data == f"s3://{BUCKET}/{DEFAULT_PREFIX}/models/{result.job_name}/output/model.tar.gz"
+    # and the code channel carries the entry script, the training package and the requirements
+    code_prefix = channels["code"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+    code = [key.removeprefix(code_prefix + "/") for key in _keys(aws, code_prefix)]
+    assert {"sagemaker_train.py", "requirements.txt", "training/train.py", "training/preprocess.py",
+            "training/sagemaker/package.py", "training/sagemaker/inference.py"} <= set(code)
+    drivers_prefix = channels["sm_drivers"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+    source_code = json.loads(_s3_object(aws, f"s3://{BUCKET}/{drivers_prefix}/sourcecode.json"))
+    assert source_code["entry_script"] == "sagemaker_train.py" and source_code["requirements"] == "requirements.txt"
+
+
+def test_given_a_gpu_instance_then_the_pytorch_job_uses_the_gpu_training_image(aws, dataset):
+    result = launcher.train_job(dataset, BUCKET, ROLE, session=aws, instance_type="ml.g4dn.xlarge", wait=False)
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=result.job_name)
+    assert job["AlgorithmSpecification"]["TrainingImage"].endswith("pytorch-training:2.10-gpu-py313")
+    assert job["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+    assert job["HyperParameters"] == {}  # the training code chooses its epochs from the dataset size
+
+
+def test_given_a_dataset_when_a_builtin_job_starts_then_it_gets_images_and_lst_manifests_of_the_split(aws, dataset):
+    # WHEN the built-in algorithm is chosen
+    result = launcher.train_job(dataset, BUCKET, ROLE, algorithm="builtin", session=aws, wait=False)
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=result.job_name)
+    # THEN it runs the image-classification image on a GPU instance with the notebook's hyperparameters
+    assert job["AlgorithmSpecification"]["TrainingImage"] == BUILTIN_IMAGE
+    assert job["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+    # 5 images per class: 1 test, 1 validation and 3 training images each
+    assert job["HyperParameters"] == {
+        "use_pretrained_model": "1", "image_shape": "3,224,224", "resize": "240", "num_classes": "2",
+        "num_training_samples": "6", "learning_rate": "0.001", "mini_batch_size": "6", "epochs": "10"}
+    # and its four channels are raw images plus the manifests, all application/x-image
+    channels = _channels(job)
+    assert set(channels) == {"train", "validation", "train_lst", "validation_lst"}
+    assert {channel["ContentType"] for channel in channels.values()} == {"application/x-image"}
+    uri = {name: channel["DataSource"]["S3DataSource"]["S3Uri"] for name, channel in channels.items()}
+    assert uri["train"] == uri["validation"] == result.dataset_uri
+    rows = {}
+    for split, size in (("train", 6), ("validation", 2)):
+        [key] = _keys(aws, uri[f"{split}_lst"].removeprefix(f"s3://{BUCKET}/"))
+        rows[split] = [line.split("\t") for line in _s3_object(aws, f"s3://{BUCKET}/{key}").decode().splitlines()]
+        assert len(rows[split]) == size
+        # every listed image is in the images channel, labelled by its folder
+        for _, label, relative in rows[split]:
+            assert _keys(aws, result.dataset_uri.removeprefix(f"s3://{BUCKET}/") + relative)
+            assert label == {"defect_free": "0", "defective": "1"}[relative.split("/")[0]]
+
+
+def test_given_the_same_dataset_twice_then_it_is_uploaded_to_the_same_place_and_a_changed_one_elsewhere(
+        aws, dataset, synthetic_image):
+    first = launcher.train_job(dataset, BUCKET, ROLE, session=aws, wait=False)
+    again = launcher.train_job(dataset, BUCKET, ROLE, session=aws, wait=False)
+    import numpy as np  # noqa: PLC0415
+
+    synthetic_image(np.random.default_rng(5), defective=True).save(dataset / "defective" / "new.png")
+    changed = launcher.train_job(dataset, BUCKET, ROLE, session=aws, wait=False)
+    assert first.dataset_uri == again.dataset_uri != changed.dataset_uri
+
+
+def test_given_an_invalid_dataset_then_nothing_is_uploaded_and_the_error_names_the_problem(aws, tmp_path):
+    (tmp_path / "defective").mkdir()
+    with pytest.raises(DatasetError, match="defect_free"):
+        launcher.train_job(tmp_path, BUCKET, ROLE, session=aws, wait=False)
+    assert _keys(aws, "") == []
+
+
+def test_given_an_unknown_algorithm_then_the_launcher_refuses(aws, dataset):
+    with pytest.raises(launcher.LauncherError, match="pytorch, builtin"):
+        launcher.train_job(dataset, BUCKET, ROLE, algorithm="xgboost", session=aws, wait=False)
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+
+def test_given_model_data_when_deployed_real_time_then_the_model_serves_our_code_with_pytorch_2_6(aws, model_data):
+    # WHEN the model is deployed to a real-time endpoint
+    result = launcher.deploy_endpoint(model_data, "defect-classifier", role=ROLE, session=aws, wait=False)
+    sagemaker = aws.client("sagemaker")
+    # THEN the model runs the PyTorch 2.6 inference image with our handler as the program ...
+    model = sagemaker.describe_model(ModelName=result.model_name)
+    container = model["PrimaryContainer"]
+    assert container["Image"] == result.image_uri == PYTORCH_INFERENCE_CPU_IMAGE
+    assert model["ExecutionRoleArn"] == ROLE
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    # ... from a copy of model.tar.gz that holds the model files and our code/
+    assert container["ModelDataUrl"] == result.model_data != model_data
+    assert container["ModelDataUrl"].startswith(f"s3://{BUCKET}/")
+    repacked = _read_tar_gz(_s3_object(aws, container["ModelDataUrl"]))
+    assert repacked["model.pt"] == b"weights" and repacked["model.json"] == b"{}"
+    assert {"code/inference.py", "code/training/preprocess.py", "code/efficientnet_lite_pytorch/model.py"} <= set(repacked)
+    # ... and the endpoint puts one ml.m5.large instance behind it
+    endpoint = sagemaker.describe_endpoint(EndpointName="defect-classifier")
+    [variant] = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
+    assert variant["ModelName"] == result.model_name
+    assert variant["InstanceType"] == "ml.m5.large" and variant["InitialInstanceCount"] == 1
+    assert "ServerlessConfig" not in variant
+
+
+def test_given_serverless_when_deployed_then_the_endpoint_has_the_memory_and_concurrency_asked_for(aws, model_data):
+    result = launcher.deploy_endpoint(model_data, "defect-serverless", serverless=True, memory_size_in_mb=4096,
+                                      max_concurrency=3, role=ROLE, session=aws, wait=False)
+    sagemaker = aws.client("sagemaker")
+    config_name = sagemaker.describe_endpoint(EndpointName="defect-serverless")["EndpointConfigName"]
+    [variant] = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 4096, "MaxConcurrency": 3}
+    assert "InstanceType" not in variant
+    # serverless endpoints run on CPU
+    assert sagemaker.describe_model(ModelName=result.model_name)["PrimaryContainer"]["Image"] == PYTORCH_INFERENCE_CPU_IMAGE
+    assert result.serverless
+
+
+def test_given_a_gpu_instance_type_then_the_gpu_inference_image_serves(aws, model_data):
+    result = launcher.deploy_endpoint(model_data, "defect-gpu", instance_type="ml.g4dn.xlarge", role=ROLE,
+                                      session=aws, wait=False)
+    assert result.image_uri == PYTORCH_INFERENCE_GPU_IMAGE
+
+
+def test_given_a_builtin_model_when_deployed_then_the_algorithm_image_serves_the_archive_as_it_is(aws, model_data):
+    result = launcher.deploy_endpoint(model_data, "defect-builtin", algorithm="builtin", role=ROLE, session=aws,
+                                      wait=False)
+    container = aws.client("sagemaker").describe_model(ModelName=result.model_name)["PrimaryContainer"]
+    assert container["Image"] == BUILTIN_IMAGE
+    assert container["ModelDataUrl"] == model_data
+    assert "SAGEMAKER_PROGRAM" not in container.get("Environment", {})
+
+
+@pytest.mark.parametrize("uri", ["models/tiny/model.tar.gz", "s3://bucket-only", "s3://b/model.zip", ""])
+def test_given_model_data_that_is_not_an_s3_archive_then_deploy_says_what_it_needs(uri):
+    with pytest.raises(launcher.LauncherError, match="S3 URI of a .tar.gz"):
+        launcher.deploy_endpoint(uri, "defect-classifier", role=ROLE)
+
+
+@pytest.mark.parametrize("name", ["-leading-hyphen", "under_score", "x" * 64, ""])
+def test_given_an_invalid_endpoint_name_then_deploy_says_what_is_allowed(name):
+    with pytest.raises(launcher.LauncherError, match="letters, digits and hyphens"):
+        launcher.deploy_endpoint(MODEL_DATA, name, role=ROLE)
+
+
+def test_given_no_region_anywhere_then_the_launcher_asks_for_one(monkeypatch, tmp_path):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    with pytest.raises(launcher.LauncherError, match="--region"):
+        launcher.aws_session()
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+
+def test_given_the_train_command_then_it_prints_the_job_and_the_deploy_command(aws, dataset, capsys):
+    assert cli_main(["sagemaker", "train", "--dataset", str(dataset), "--bucket", BUCKET, "--role", ROLE,
+                     "--algorithm", "builtin", "--region", REGION, "--no-wait"]) == 0
+    out = capsys.readouterr().out
+    assert "defect-classifier-builtin-" in out and "/output/model.tar.gz" in out
+    assert "inspection-app sagemaker deploy --model-data s3://" in out and "--algorithm builtin" in out
+
+
+def test_given_the_deploy_command_then_it_prints_the_endpoint_name_for_the_app(aws, model_data, capsys):
+    assert cli_main(["sagemaker", "deploy", "--model-data", model_data, "--endpoint-name", "defect-classifier",
+                     "--role", ROLE, "--serverless", "--region", REGION, "--no-wait"]) == 0
+    out = capsys.readouterr().out
+    assert "SAGEMAKER_ENDPOINT_NAME=defect-classifier" in out
+    assert "inspection-app deploy --stage dev --endpoint-name defect-classifier" in out
+    assert aws.client("sagemaker").describe_endpoint(EndpointName="defect-classifier")["EndpointStatus"]
+
+
+def test_given_a_bad_dataset_then_the_train_command_exits_2_with_the_reason(aws, tmp_path, capsys):
+    assert cli_main(["sagemaker", "train", "--dataset", str(tmp_path / "missing"), "--bucket", BUCKET,
+                     "--role", ROLE, "--no-wait"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--dataset", "d", "--bucket", "b", "--role", ROLE],
+    ["deploy", "--model-data", MODEL_DATA, "--endpoint-name", "e"],
+])
+def test_given_no_sagemaker_sdk_then_the_commands_say_how_to_install_it_and_exit_2(monkeypatch, capsys, command):
+    for name in [name for name in sys.modules if name == "sagemaker" or name.startswith("sagemaker.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sagemaker", None)  # what `import sagemaker` meets when it is not installed
+    assert cli_main(["sagemaker", *command]) == 2
+    assert "pip install -e '.[sagemaker]'" in capsys.readouterr().err

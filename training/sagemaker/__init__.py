@@ -1,0 +1,15 @@
+"""Training and serving the defect classifier on Amazon SageMaker (SDK 3.x).
+
+Modules:
+- `inference` — the PyTorch serving handler (`model_fn`, `input_fn`, `predict_fn`, `output_fn`);
+  shipped as `code/inference.py` inside model.tar.gz.
+- `package` — what goes to SageMaker: the serving code (`code/`), `model.tar.gz` from a model
+  directory, and the source directory of a script-mode training job.
+- `manifests` — the `.lst` manifests of the built-in image-classification algorithm.
+- `sagemaker_train` — the entry script of a script-mode training job (calls `training.train.train`).
+- `launcher` — `train_job` and `deploy_endpoint` with `ModelTrainer` and `ModelBuilder`.
+- `cli` — `inspection-app sagemaker train | deploy | package`.
+
+Only `launcher` needs the SageMaker SDK (`pip install -e '.[sagemaker]'`), and it imports it
+inside its functions, so the rest works with the default install.
+"""

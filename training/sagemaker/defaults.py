@@ -1,0 +1,24 @@
+"""Defaults of the SageMaker launcher, in a module of their own so that the CLI can show them in
+`--help` without importing anything heavy."""
+
+ALGORITHMS = ("pytorch", "builtin")
+# The newest PyTorch images in the SDK's image config: training 2.10, inference 2.6. The model
+# is saved as a state dict that torch 2.6 loads, and inference.py uses nothing newer.
+TRAINING_FRAMEWORK_VERSION, TRAINING_PY_VERSION = "2.10", "py313"
+INFERENCE_FRAMEWORK_VERSION, INFERENCE_PY_VERSION = "2.6", "py312"
+BUILTIN_IMAGE = "image-classification"
+# Script mode trains on CPU by default: no GPU quota needed, and the defaults finish ~7,000
+# images in minutes. The built-in algorithm trains on GPU instances only.
+DEFAULT_TRAINING_INSTANCE = {"pytorch": "ml.m5.xlarge", "builtin": "ml.g4dn.xlarge"}
+DEFAULT_INFERENCE_INSTANCE = "ml.m5.large"
+DEFAULT_SERVERLESS_MEMORY_MB = 3072  # torch + the model; 1024-6144 in steps of 1024
+DEFAULT_SERVERLESS_CONCURRENCY = 5
+DEFAULT_PREFIX = "quality-inspection"  # S3 key prefix of datasets, code and models in the bucket
+# The reference notebook's hyperparameters for the built-in algorithm.
+BUILTIN_IMAGE_SIZE = 224
+# `resize` is required for raw-image training and must exceed image_shape's sides: the shorter side
+# is scaled to this, then a 224 px square is cropped, losing only ~3 % at each edge (defects sit there too).
+BUILTIN_RESIZE = 240
+BUILTIN_LEARNING_RATE = 0.001
+BUILTIN_EPOCHS = 10
+BUILTIN_MAX_BATCH_SIZE = 16

@@ -1,0 +1,97 @@
+"""The SageMaker PyTorch serving handler of the defect classifier.
+
+Packaging copies this file into model.tar.gz as `code/inference.py`, next to copies of
+`training/preprocess.py` and of the `efficientnet_lite_pytorch` model code, so the imports below
+resolve the same way here and in the PyTorch 2.6 inference container, which adds `code/` to the
+Python path and brings torch, numpy and Pillow. Nothing is installed or downloaded when the
+endpoint starts, so it also works without internet access (VPC-only endpoints).
+
+Contract (the built-in image-classification algorithm's): a request body of JPEG or PNG bytes
+(`application/x-image`, `image/jpeg` or `image/png`); the response is the JSON list of class
+probabilities in class-index order (defect_free=0, defective=1).
+
+Only torch APIs available in torch 2.6 are used here.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from efficientnet_lite_pytorch import EfficientNet
+
+from training.preprocess import load_image, to_input_array
+
+IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png")
+JSON_CONTENT_TYPE = "application/json"
+SUPPORTED_ARCHITECTURES = ("efficientnet-lite0",)
+
+
+class UnsupportedContentType(ValueError):
+    """The request or the requested response is in a format this endpoint does not speak."""
+
+
+class UnreadableImage(ValueError):
+    """The request body is not a readable JPEG or PNG image."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    network: torch.nn.Module
+    input_size: int
+    model_id: str
+    device: torch.device
+
+
+def model_fn(model_dir) -> LoadedModel:
+    """Load `model.pt` (a state dict) as described by `model.json`, in evaluation mode."""
+    model_dir = Path(model_dir)
+    metadata = json.loads((model_dir / "model.json").read_text())
+    architecture = metadata["architecture"]
+    if architecture not in SUPPORTED_ARCHITECTURES:
+        raise ValueError(
+            f"{model_dir}/model.json: architecture {architecture!r} is not one of {SUPPORTED_ARCHITECTURES}")
+    # The same network as training.model.build_model(pretrained=False): ImageNet weights are not
+    # needed here, every parameter comes from model.pt.
+    network = EfficientNet.from_name(
+        architecture, num_classes=len(metadata["classes"]), image_size=metadata["input_size"]
+    )
+    state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
+    network.load_state_dict(state)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = LoadedModel(network=network.to(device).eval(), input_size=int(metadata["input_size"]),
+                        model_id=metadata.get("model_id", "unknown"), device=device)
+    # The container logs stdout to CloudWatch: say which model this endpoint serves.
+    print(f"model {model.model_id} loaded on {device.type}: classes {metadata['classes']}, "
+          f"{model.input_size} px input", flush=True)
+    return model
+
+
+def input_fn(request_body, content_type):
+    """Image bytes -> an upright RGB image (decoded exactly as training decodes)."""
+    mimetype = (content_type or "").split(";")[0].strip().lower()
+    if mimetype not in IMAGE_CONTENT_TYPES:
+        raise UnsupportedContentType(
+            f"ContentType {content_type!r} is not supported: send JPEG or PNG bytes as "
+            f"{', '.join(IMAGE_CONTENT_TYPES)}."
+        )
+    try:
+        return load_image(bytes(request_body))
+    except (OSError, SyntaxError, ValueError) as error:  # what Pillow raises on bad bytes
+        raise UnreadableImage(f"The request body is not a readable JPEG or PNG image: {error}") from None
+
+
+def predict_fn(image, model: LoadedModel) -> list:
+    """An RGB image -> class probabilities in class-index order."""
+    inputs = torch.from_numpy(to_input_array(image, model.input_size)).unsqueeze(0).to(model.device)
+    with torch.inference_mode():
+        probabilities = torch.softmax(model.network(inputs), dim=1)[0]
+    return probabilities.cpu().tolist()
+
+
+def output_fn(prediction, accept):
+    """Probabilities -> (JSON text, content type); the toolkit sends the tuple's type as is."""
+    accepted = {part.split(";")[0].strip().lower() for part in (accept or JSON_CONTENT_TYPE).split(",")}
+    if not accepted & {JSON_CONTENT_TYPE, "application/*", "*/*"}:
+        raise UnsupportedContentType(f"Accept {accept!r} is not supported: this endpoint answers {JSON_CONTENT_TYPE}.")
+    return json.dumps([float(p) for p in prediction]), JSON_CONTENT_TYPE

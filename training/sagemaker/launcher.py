@@ -1,0 +1,277 @@
+"""Train on SageMaker and deploy the model behind an endpoint, with the SageMaker Python SDK 3.x
+(`ModelTrainer`, `ModelBuilder`; the 2.x Estimator/Model classes no longer exist).
+
+- `train_job(dataset_dir, bucket, role, algorithm="pytorch")`: uploads the class-folder dataset,
+  then runs the script-mode job (`training.train.train` in the PyTorch training container; its
+  model.tar.gz holds model.pt, model.json, model.onnx and code/), or, with `algorithm="builtin"`,
+  the built-in image-classification algorithm on `.lst` manifests of the same split.
+- `deploy_endpoint(model_data_s3_uri, endpoint_name)`: a real-time or serverless endpoint, with
+  the PyTorch 2.6 inference container and our `code/inference.py` (or the built-in algorithm's
+  image for its models). Both answer the same contract: JPEG/PNG bytes in, the JSON list of class
+  probabilities (defect_free, defective) out.
+
+The SDK is an optional extra (`pip install -e '.[sagemaker]'`): it is imported inside the functions.
+"""
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from training.dataset import Dataset, load_dataset, split_dataset
+from training.sagemaker.defaults import (
+    ALGORITHMS,
+    BUILTIN_EPOCHS,
+    BUILTIN_IMAGE,
+    BUILTIN_IMAGE_SIZE,
+    BUILTIN_LEARNING_RATE,
+    BUILTIN_MAX_BATCH_SIZE,
+    BUILTIN_RESIZE,
+    DEFAULT_INFERENCE_INSTANCE,
+    DEFAULT_PREFIX,
+    DEFAULT_SERVERLESS_CONCURRENCY,
+    DEFAULT_SERVERLESS_MEMORY_MB,
+    DEFAULT_TRAINING_INSTANCE,
+    INFERENCE_FRAMEWORK_VERSION,
+    INFERENCE_PY_VERSION,
+    TRAINING_FRAMEWORK_VERSION,
+    TRAINING_PY_VERSION,
+)
+from training.sagemaker.manifests import write_manifest
+from training.sagemaker.package import (
+    CODE_DIR,
+    INFERENCE_SCRIPT,
+    REQUIREMENTS,
+    TRAINING_ENTRY_SCRIPT,
+    write_serving_code,
+    write_training_source,
+)
+
+IMAGE_CONTENT_TYPE = "application/x-image"
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MODEL_DATA_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+\.tar\.gz)$")
+
+
+class LauncherError(ValueError):
+    """A launcher argument is wrong; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class TrainingJobResult:
+    job_name: str
+    algorithm: str
+    status: str
+    dataset_uri: str  # the uploaded class-folder dataset (the images)
+    model_data: str  # s3://.../output/model.tar.gz, complete once the job has succeeded
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    endpoint_name: str
+    model_name: str
+    image_uri: str
+    model_data: str  # what the model serves (a repacked copy holding our code/, for PyTorch)
+    serverless: bool
+
+
+def aws_session(session: boto3.Session | None = None, region: str | None = None,
+                profile: str | None = None) -> boto3.Session:
+    """A boto3 session with a region, or LauncherError."""
+    session = session or boto3.Session(profile_name=profile, region_name=region)
+    if not session.region_name:
+        raise LauncherError("No AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION.")
+    # sagemaker.serve builds a boto3 client when it is imported, from the default region only.
+    os.environ.setdefault("AWS_DEFAULT_REGION", session.region_name)
+    return session
+
+
+def _sagemaker_session(boto_session: boto3.Session, bucket: str, prefix: str):
+    from sagemaker.core.helper.session_helper import Session  # noqa: PLC0415 - optional extra
+
+    # The SDK stages code and repacked models in this bucket instead of creating its own
+    # sagemaker-<region>-<account> bucket.
+    return Session(boto_session=boto_session, default_bucket=bucket, default_bucket_prefix=prefix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def dataset_key(dataset: Dataset) -> str:
+    """A folder name for the uploaded dataset: its name and a hash of its files' names and bytes,
+    so a changed dataset never overwrites the one an earlier job trained on."""
+    digest = hashlib.sha256()
+    for path, label in dataset.samples:
+        digest.update(f"{path.relative_to(dataset.root).as_posix()}\0{label}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset.root.resolve().name).strip("-") or "dataset"
+    return f"{name}-{digest.hexdigest()[:12]}"
+
+
+def upload_dataset(dataset: Dataset, bucket: str, key_prefix: str, s3_client) -> str:
+    """Upload the dataset's images under `key_prefix/` (class folders kept); returns its S3 URI."""
+    for path, _ in dataset.samples:
+        s3_client.upload_file(str(path), bucket, f"{key_prefix}/{path.relative_to(dataset.root).as_posix()}")
+    return f"s3://{bucket}/{key_prefix}/"
+
+
+def builtin_hyperparameters(num_training_samples: int, *, epochs: int | None = None) -> dict:
+    """The built-in algorithm's hyperparameters, as in the reference notebook."""
+    return {
+        "use_pretrained_model": 1,
+        "image_shape": f"3,{BUILTIN_IMAGE_SIZE},{BUILTIN_IMAGE_SIZE}",
+        "resize": BUILTIN_RESIZE,  # required with raw images; photos of any size train
+        "num_classes": 2,
+        "num_training_samples": num_training_samples,
+        "learning_rate": BUILTIN_LEARNING_RATE,
+        "mini_batch_size": min(BUILTIN_MAX_BATCH_SIZE, num_training_samples),
+        "epochs": epochs or BUILTIN_EPOCHS,
+    }
+
+
+def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch", instance_type: str | None = None,
+              session: boto3.Session | None = None, epochs: int | None = None, prefix: str = DEFAULT_PREFIX,
+              wait: bool = True) -> TrainingJobResult:
+    """Upload the dataset and start (and by default wait for) a training job."""
+    if algorithm not in ALGORITHMS:
+        raise LauncherError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+    boto_session = aws_session(session)
+    from sagemaker.core import image_uris  # noqa: PLC0415 - optional extra
+    from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig  # noqa: PLC0415
+    from sagemaker.train import ModelTrainer  # noqa: PLC0415
+
+    dataset = load_dataset(dataset_dir)  # DatasetError before anything is uploaded
+    instance_type = instance_type or DEFAULT_TRAINING_INSTANCE[algorithm]
+    region = boto_session.region_name
+    dataset_prefix = f"{prefix}/datasets/{dataset_key(dataset)}"
+    s3 = boto_session.client("s3")
+    images_uri = upload_dataset(dataset, bucket, f"{dataset_prefix}/images", s3)
+    common = dict(
+        role=role,
+        sagemaker_session=_sagemaker_session(boto_session, bucket, prefix),
+        compute=Compute(instance_type=instance_type, instance_count=1),
+        output_data_config=OutputDataConfig(s3_output_path=f"s3://{bucket}/{prefix}/models"),
+        base_job_name=f"defect-classifier-{algorithm}",
+    )
+    with tempfile.TemporaryDirectory() as staging:
+        if algorithm == "pytorch":
+            from sagemaker.core.training.configs import SourceCode  # noqa: PLC0415
+
+            trainer = ModelTrainer(
+                training_image=image_uris.retrieve(
+                    "pytorch", region=region, version=TRAINING_FRAMEWORK_VERSION, py_version=TRAINING_PY_VERSION,
+                    image_scope="training", instance_type=instance_type,
+                ),
+                source_code=SourceCode(
+                    source_dir=str(write_training_source(Path(staging) / "source")),
+                    entry_script=TRAINING_ENTRY_SCRIPT,
+                    requirements=REQUIREMENTS,
+                ),
+                hyperparameters={"epochs": epochs} if epochs else {},
+                **common,
+            )
+            channels = [InputData(channel_name="train", data_source=images_uri)]
+        else:
+            splits = split_dataset(dataset)  # the same seeded split as local training
+            manifests_prefix = f"{dataset_prefix}/manifests"
+            for name, samples in (("train", splits.train), ("validation", splits.validation)):
+                manifest = write_manifest(samples, dataset.root, Path(staging) / f"{name}.lst")
+                s3.upload_file(str(manifest), bucket, f"{manifests_prefix}/{name}/{name}.lst")
+            trainer = ModelTrainer(
+                training_image=image_uris.retrieve(BUILTIN_IMAGE, region=region),
+                hyperparameters=builtin_hyperparameters(len(splits.train), epochs=epochs),
+                **common,
+            )
+            # Both image channels hold the whole dataset; the manifests say which image is in which split.
+            channels = [
+                InputData(channel_name="train", data_source=images_uri, content_type=IMAGE_CONTENT_TYPE),
+                InputData(channel_name="validation", data_source=images_uri, content_type=IMAGE_CONTENT_TYPE),
+                InputData(channel_name="train_lst", data_source=f"s3://{bucket}/{manifests_prefix}/train/",
+                          content_type=IMAGE_CONTENT_TYPE),
+                InputData(channel_name="validation_lst", data_source=f"s3://{bucket}/{manifests_prefix}/validation/",
+                          content_type=IMAGE_CONTENT_TYPE),
+            ]
+        trainer.train(input_data_config=channels, wait=wait, logs=wait)
+    job_name = trainer._latest_training_job.training_job_name  # the SDK's documented handle on the job
+    described = boto_session.client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    model_data = described.get("ModelArtifacts", {}).get("S3ModelArtifacts") or (
+        f"{described['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
+    )
+    return TrainingJobResult(job_name=job_name, algorithm=algorithm, status=described["TrainingJobStatus"],
+                             dataset_uri=images_uri, model_data=model_data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving
+
+
+def inference_image(algorithm: str, region: str, instance_type: str | None) -> str:
+    """The serving image: PyTorch 2.6 (CPU for serverless) or the built-in algorithm's."""
+    from sagemaker.core import image_uris  # noqa: PLC0415 - optional extra
+
+    if algorithm == "builtin":
+        return image_uris.retrieve(BUILTIN_IMAGE, region=region)
+    return image_uris.retrieve(
+        "pytorch", region=region, version=INFERENCE_FRAMEWORK_VERSION, py_version=INFERENCE_PY_VERSION,
+        image_scope="inference", instance_type=instance_type or DEFAULT_INFERENCE_INSTANCE,
+    )
+
+
+def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: bool = False,
+                    instance_type: str = DEFAULT_INFERENCE_INSTANCE,
+                    memory_size_in_mb: int = DEFAULT_SERVERLESS_MEMORY_MB,
+                    max_concurrency: int = DEFAULT_SERVERLESS_CONCURRENCY, role: str | None = None,
+                    session: boto3.Session | None = None, algorithm: str = "pytorch",
+                    prefix: str = DEFAULT_PREFIX, wait: bool = True) -> EndpointResult:
+    """Create a SageMaker model from `model_data_s3_uri` and an endpoint named `endpoint_name`.
+
+    For the PyTorch model the SDK repacks model.tar.gz with a fresh `code/` (so any archive with
+    model.pt and model.json deploys, and always with the current handler) into the same bucket.
+    `role` is the execution role SageMaker assumes (S3 read, ECR pull, CloudWatch logs)."""
+    if algorithm not in ALGORITHMS:
+        raise LauncherError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+    location = MODEL_DATA_URI.match(model_data_s3_uri or "")
+    if not location:
+        raise LauncherError(f"--model-data must be an S3 URI of a .tar.gz archive (s3://bucket/key/model.tar.gz), "
+                            f"not {model_data_s3_uri!r}")
+    if not ENDPOINT_NAME.match(endpoint_name or ""):
+        raise LauncherError(f"Endpoint name {endpoint_name!r} is not valid: up to 63 letters, digits and hyphens, "
+                            "starting with a letter or digit.")
+    boto_session = aws_session(session)
+    from sagemaker.core.inference_config import ServerlessInferenceConfig  # noqa: PLC0415 - optional extra
+    from sagemaker.core.training.configs import SourceCode  # noqa: PLC0415
+    from sagemaker.serve.model_builder import ModelBuilder  # noqa: PLC0415
+
+    image_uri = inference_image(algorithm, boto_session.region_name, None if serverless else instance_type)
+    model_name = f"{endpoint_name[:47]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with tempfile.TemporaryDirectory() as staging:
+        source_code = None
+        if algorithm == "pytorch":
+            code_dir = write_serving_code(Path(staging) / CODE_DIR)
+            source_code = SourceCode(source_dir=str(code_dir), entry_script=INFERENCE_SCRIPT)
+        builder = ModelBuilder(
+            image_uri=image_uri,
+            s3_model_data_url=model_data_s3_uri,
+            source_code=source_code,
+            role_arn=role,
+            sagemaker_session=_sagemaker_session(boto_session, location["bucket"], prefix),
+            instance_type=None if serverless else instance_type,
+            log_level=logging.INFO,
+        )
+        builder.build(model_name=model_name)
+    if serverless:
+        placement = {"inference_config": ServerlessInferenceConfig(memory_size_in_mb=memory_size_in_mb,
+                                                                   max_concurrency=max_concurrency)}
+    else:
+        placement = {"instance_type": instance_type, "initial_instance_count": 1}
+    builder.deploy(endpoint_name=endpoint_name, wait=wait, **placement)
+    described = boto_session.client("sagemaker").describe_model(ModelName=model_name)
+    return EndpointResult(endpoint_name=endpoint_name, model_name=model_name, image_uri=image_uri,
+                          model_data=described["PrimaryContainer"].get("ModelDataUrl", model_data_s3_uri),
+                          serverless=serverless)
