@@ -69,11 +69,11 @@ def cmd_train(args) -> int:
     from training.train import train
 
     try:
-        metadata = train(args.dataset, args.model_dir, epochs=args.epochs, input_size=args.input_size, seed=args.seed)
+        train(args.dataset, args.model_dir, epochs=args.epochs, input_size=args.input_size, seed=args.seed)
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"Model {metadata['model_id']} written to {args.model_dir}")
+    # train() has reported the model it wrote; the report of its test split follows.
     return _print_evaluation(evaluate(args.dataset, args.model_dir, split="test"), as_json=False)
 
 
