@@ -98,7 +98,11 @@ def _print_evaluation(metrics: dict, *, as_json: bool) -> int:
 
 
 def cmd_inspect(args) -> int:
-    files = image_files(args.paths)
+    try:
+        files = image_files(args.paths)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not files:
         print("error: no .jpg, .jpeg or .png files under the given paths", file=sys.stderr)
         return 2

@@ -73,6 +73,12 @@ def test_inspect_without_api_starts_and_stops_its_own_stack(model_dir, tmp_path)
     assert (tmp_path / "logs" / "lambda.jsonl").stat().st_size > 0
 
 
+def test_inspect_of_a_missing_path_says_so_without_a_traceback(tmp_path):
+    inspected = run_cli("inspect", str(tmp_path / "no-such-photo.jpg"), home=tmp_path)
+    assert inspected.returncode == 2
+    assert "no-such-photo.jpg does not exist" in inspected.stderr and "Traceback" not in inspected.stderr
+
+
 def test_inspect_with_a_missing_model_says_how_to_get_one(tmp_path):
     inspected = run_cli("inspect", str(ELPV_IMAGES / "cell0001.png"), "--model-dir", str(tmp_path / "none"), home=tmp_path)
     assert inspected.returncode != 0
