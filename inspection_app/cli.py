@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -43,6 +44,17 @@ def running_stack(model_dir: Path | None, port: int, on_alert=None, quiet: bool 
 
 
 def cmd_up(args) -> int:
+    try:
+        return _serve(args)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(f"error: port {args.port} is already in use; choose another with --port (0 picks a free one)",
+              file=sys.stderr)
+        return 2
+
+
+def _serve(args) -> int:
     def show_alert(alert):
         print(f"\nALERT  {alert['subject']}\n{alert['message']}\n", flush=True)
 

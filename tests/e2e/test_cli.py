@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,13 @@ def test_inspect_with_a_missing_model_says_how_to_get_one(tmp_path):
     inspected = run_cli("inspect", str(ELPV_IMAGES / "cell0001.png"), "--model-dir", str(tmp_path / "none"), home=tmp_path)
     assert inspected.returncode != 0
     assert "inspection-app train" in inspected.stderr
+
+
+def test_up_on_a_busy_port_says_so_and_exits_2(model_dir, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = run_cli("up", "--model-dir", str(model_dir), "--port", str(port), home=tmp_path, timeout=60)
+    assert started.returncode == 2
+    assert f"port {port} is already in use" in started.stderr and "Traceback" not in started.stderr
