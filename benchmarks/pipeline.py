@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection_app import paths  # noqa: E402
-from inspection_app.cli import running_stack  # noqa: E402
+from inspection_app.cli import load_predictor, running_stack  # noqa: E402
 from inspection_app.client import ApiClient  # noqa: E402
 from inspection_app.inspections import inspect_files, percentile  # noqa: E402
 
@@ -32,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     photos = sorted(ELPV_IMAGES.glob("*.png"))[: args.images]
 
-    with running_stack(args.model_dir, 0, quiet=True) as (info, _):
+    with running_stack(load_predictor(args.model_dir), 0, quiet=True) as (info, _):
         client = ApiClient(info.api_url)
         list(inspect_files(client, photos[:2], concurrency=1))  # warm-up: first calls load code paths
         print(f"model {info.model_id}; {len(photos)} photos of 300x300 per run")

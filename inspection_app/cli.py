@@ -28,17 +28,21 @@ def load_predictor(model_dir: Path | None):
     try:
         return OnnxPredictor(model_dir)
     except ModelDirError as error:
-        raise SystemExit(
-            f"{error}\nTrain one with `inspection-app train --dataset DIR --model-dir {model_dir}` "
-            "or run `make demo`, which trains the demo model."
-        ) from None
+        raise _no_model(model_dir, error) from None
+
+
+def _no_model(model_dir: Path, error: Exception) -> SystemExit:
+    return SystemExit(
+        f"{error}\nTrain one with `inspection-app train --dataset DIR --model-dir {model_dir}` "
+        "or run `make demo`, which trains the demo model."
+    )
 
 
 @contextmanager
-def running_stack(model_dir: Path | None, port: int, on_alert=None, quiet: bool = False):
+def running_stack(predictor, port: int, on_alert=None, quiet: bool = False):
+    """The embedded stack serving `predictor` (see `load_predictor`), its API on `port`."""
     from .stack import embedded_stack  # noqa: PLC0415 - moto is heavy; only the stack needs it
 
-    predictor = load_predictor(model_dir)
     with embedded_stack(predictor, api_port=port, log_file=paths.log_file(), on_alert=on_alert, quiet=quiet) as running:
         yield running
 
@@ -58,7 +62,7 @@ def _serve(args) -> int:
     def show_alert(alert):
         print(f"\nALERT  {alert['subject']}\n{alert['message']}\n", flush=True)
 
-    with running_stack(args.model_dir, args.port, on_alert=show_alert) as (info, _):
+    with running_stack(load_predictor(args.model_dir), args.port, on_alert=show_alert) as (info, _):
         print(f"Embedded stack running (model {info.model_id}). Ctrl-C stops it.")
         print(f"  REST API          {info.api_url}   (POST /uploads, GET /results/{{product_id}})")
         print(f"  AWS services      {info.aws_url}   (moto: S3, SQS, SNS, DynamoDB, Step Functions)")
@@ -92,10 +96,12 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from training.dataset import DatasetError  # noqa: PLC0415
     from training.evaluate import evaluate  # noqa: PLC0415
+    from training.predictor import ModelDirError  # noqa: PLC0415
 
-    load_predictor(args.model_dir)  # a missing model gets the how-to-train message
     try:
         metrics = evaluate(args.dataset, args.model_dir, target_recall=args.target_recall, split=args.split)
+    except ModelDirError as error:
+        raise _no_model(args.model_dir, error) from None
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -127,7 +133,7 @@ def cmd_inspect(args) -> int:
     if args.api:
         reports = run(args.api)
     else:
-        with running_stack(args.model_dir, 0, quiet=True) as (info, _):
+        with running_stack(load_predictor(args.model_dir), 0, quiet=True) as (info, _):
             reports = run(info.api_url)
     return 1 if any(item["verdict"] is None for item in reports) else 0
 

@@ -41,7 +41,7 @@ def run_demo(*, retrain: bool = False) -> int:
     print(f"model: {predictor.model_id} ({model_dir})")
 
     _section("Starting the embedded stack")
-    with running_stack(model_dir, 0, quiet=True) as (info, inbox):
+    with running_stack(predictor, 0, quiet=True) as (info, inbox):
         print(f"REST API {info.api_url} · AWS services {info.aws_url} · model endpoint {info.model_url}")
         client = ApiClient(info.api_url)
 
