@@ -1,56 +1,20 @@
-"""Fixtures of the SageMaker tests: synthetic datasets, one tiny trained model, and moto.
+"""Fixtures of the SageMaker tests: one tiny trained model and moto (synthetic data: tests/conftest.py).
 
-Nothing reaches AWS: the launcher runs against moto with fake credentials. Helpers are handed out
-as fixtures rather than imported, so this conftest never clashes with another folder's."""
+Nothing reaches AWS: the launcher runs against moto with fake credentials."""
 
 import os
 
-import numpy as np
 import pytest
-from PIL import Image
 from sagemaker_helpers import BUCKET, REGION, TINY_INPUT_SIZE
 
-from training.dataset import CLASSES
-
-
-def _synthetic_image(rng: np.random.Generator, *, defective: bool, size=(96, 96)) -> Image.Image:
-    """A grey textured 'part'; a defective one carries a dark square somewhere on it."""
-    width, height = size
-    pixels = rng.normal(170, 12, (height, width, 3)).clip(0, 255)
-    if defective:
-        side = min(width, height) // 4
-        top, left = rng.integers(0, height - side), rng.integers(0, width - side)
-        pixels[top : top + side, left : left + side] = 30
-    return Image.fromarray(pixels.astype(np.uint8))
-
-
-def _write_dataset(root, per_class: int, seed: int = 0):
-    """A valid class-folder dataset of PNG images; returns its root."""
-    rng = np.random.default_rng(seed)
-    for index, name in enumerate(CLASSES):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            _synthetic_image(rng, defective=index == 1).save(root / name / f"{name}-{i:03d}.png")
-    return root
-
 
 @pytest.fixture(scope="session")
-def synthetic_image():
-    return _synthetic_image
-
-
-@pytest.fixture(scope="session")
-def write_dataset():
-    return _write_dataset
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
+def tiny_model_dir(tmp_path_factory, write_dataset):
     """A model directory from one tiny training run (1 epoch, 64 px, 10 images: one batch of 6)."""
     from training.train import train  # noqa: PLC0415 - torch loads only for the tests that need it
 
     root = tmp_path_factory.mktemp("tiny-model")
-    dataset_dir = _write_dataset(root / "dataset", per_class=5)
+    dataset_dir = write_dataset(root / "dataset", per_class=5)
     train(dataset_dir, root / "model", epochs=1, input_size=TINY_INPUT_SIZE, batch_size=8, progress=lambda *a: None)
     return root / "model"
 
