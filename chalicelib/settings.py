@@ -47,7 +47,10 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     model_input_size: int = 224
+    min_image_side: int = 32
     upload_url_expiry_seconds: int = 300
+    # Where the starter puts a message that can never be parsed (at once, instead of after N receives).
+    dead_letter_queue_url: str = ""
     model_classes: tuple = field(default=DEFAULT_CLASSES)
 
     @classmethod
@@ -72,6 +75,8 @@ class Settings:
             # Capped at Pillow's own decompression-bomb guard, which refuses larger images anyway.
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 89_478_485)),
             model_input_size=int(_number(env, "MODEL_INPUT_SIZE", 224, 16, 4096)),
+            min_image_side=int(_number(env, "MIN_IMAGE_SIDE", 32, 1, 4096)),
             upload_url_expiry_seconds=int(_number(env, "UPLOAD_URL_EXPIRY_SECONDS", 300, 10, 3600)),
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             model_classes=classes,
         )
