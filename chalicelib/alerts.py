@@ -1,25 +1,68 @@
-"""The text of a defect alert: what an operator needs to find the part and the photo."""
+"""The text of the alerts: what an operator needs to find the part and the photo.
+
+Two kinds: a defect was found, or a photo could not be inspected at all (an `error` verdict after the
+retries ran out) and needs `inspection-app reinspect`. Every other verdict is stored without an alert.
+"""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from .verdicts import DEFECTIVE, ERROR
+
+# SNS requires a subject of fewer than 100 ASCII characters.
+_SUBJECT_LIMIT = 99
+
+
+def _subject(text: str) -> str:
+    return text[:_SUBJECT_LIMIT]
+
+
+def _photo_lines(record: dict) -> list[str]:
+    lines = [
+        f"File name: {PurePosixPath(record['key']).name}",
+        f"S3 URL path: s3://{record['bucket']}/{record['key']}",
+    ]
+    if record.get("version_id"):
+        lines.append(f"S3 version: {record['version_id']}")
+    return lines
+
 
 def defect_alert(record: dict) -> dict:
     """Subject and message for a `defective` verdict: file name, S3 URL path, confidence (0..1)."""
-    file_name = PurePosixPath(record["key"]).name
-    s3_url = f"s3://{record['bucket']}/{record['key']}"
     confidence = float(record["confidence"])
     message = "\n".join(
         [
             f"Defect detected on product {record['product_id']}.",
-            f"File name: {file_name}",
-            f"S3 URL path: {s3_url}",
+            *_photo_lines(record),
             f"Confidence: {confidence:.4f}",
             f"Model: {record['model_id']}",
             f"Inspection: {record['inspection_id']}",
             f"Uploaded at: {record['uploaded_at']}",
         ]
     )
-    # SNS subjects: at most 100 ASCII characters.
-    subject = f"Defect detected: {record['product_id']}"[:100]
-    return {"subject": subject, "message": message}
+    return {"subject": _subject(f"Defect detected: {record['product_id']}"), "message": message}
+
+
+def not_inspected_alert(record: dict) -> dict:
+    """Subject and message for an `error` verdict: the photo went uninspected, why, and how to re-run it."""
+    message = "\n".join(
+        [
+            f"Product {record['product_id']} was NOT inspected.",
+            *_photo_lines(record),
+            f"Reason: {record.get('reason', 'unknown')}",
+            f"Inspection: {record['inspection_id']}",
+            f"Uploaded at: {record['uploaded_at']}",
+            "Once the cause is fixed, inspect it again with:",
+            f"  inspection-app reinspect --verdict error --since {record['uploaded_at']} --api API_URL",
+        ]
+    )
+    return {"subject": _subject(f"Not inspected: {record['product_id']}"), "message": message}
+
+
+def alert_for(record: dict) -> dict | None:
+    """The alert a stored verdict calls for, or None."""
+    if record["verdict"] == DEFECTIVE:
+        return defect_alert(record)
+    if record["verdict"] == ERROR:
+        return not_inspected_alert(record)
+    return None

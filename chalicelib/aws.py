@@ -10,9 +10,18 @@ import threading
 import boto3
 from botocore.config import Config
 
-# Few, quick retries: Step Functions retries whole tasks with backoff, so a Lambda must not sit in long
-# client-side retry loops while its timeout runs out.
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+# Few, quick attempts: Step Functions retries whole tasks with backoff for minutes, so a Lambda must not sit
+# in client-side retry loops while its own timeout runs out. Worst case of one call: ATTEMPTS x (connect +
+# read) seconds; tests/unit/test_aws_clients.py checks each function's calls fit inside its timeout.
+ATTEMPTS = 2
+CONNECT_TIMEOUT = 3
+READ_TIMEOUTS = {"s3": 10, "dynamodb": 5, "stepfunctions": 5, "sqs": 5, "sagemaker-runtime": 20}
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": ATTEMPTS}, connect_timeout=CONNECT_TIMEOUT)
+
+
+def worst_call_seconds(service: str) -> int:
+    """The longest one call to `service` can take before it raises."""
+    return ATTEMPTS * (CONNECT_TIMEOUT + READ_TIMEOUTS[service])
 
 
 class AwsClients:
@@ -28,6 +37,7 @@ class AwsClients:
         with self._lock:
             if name not in self._clients:
                 session = self._session or boto3.session.Session()
+                config = config.merge(Config(read_timeout=READ_TIMEOUTS[name]))
                 self._clients[name] = session.client(name, config=config)
             return self._clients[name]
 
@@ -39,6 +49,10 @@ class AwsClients:
     @property
     def stepfunctions(self):
         return self._client("stepfunctions")
+
+    @property
+    def sqs(self):
+        return self._client("sqs")
 
     @property
     def dynamodb(self):

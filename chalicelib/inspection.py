@@ -2,16 +2,19 @@
 
 Every execution ends here, whatever happened before: a classification, a rejected image, or a failure
 caught by the state machine. So every upload ends with a stored result.
+
+A reinspection (see `reinspection.py`) carries `reinspection_of` and `requested_at`: its record is a new
+entry in the product's history, sorted by when it was requested, beside the one it re-runs.
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
 
-from .alerts import defect_alert
+from .alerts import alert_for
 from .results import ResultsStore, inspection_key
 from .settings import Settings
-from .verdicts import DEFECTIVE, ERROR, decide
+from .verdicts import ERROR, decide
 
 
 def failure_reason(failure: dict) -> str:
@@ -29,7 +32,7 @@ def build_record(state: dict, threshold: float) -> dict:
     """The result record for one execution's state (its input plus what the tasks added)."""
     record = {
         "product_id": state["product_id"],
-        "inspection_key": inspection_key(state["uploaded_at"], state["inspection_id"]),
+        "inspection_key": inspection_key(state.get("requested_at") or state["uploaded_at"], state["inspection_id"]),
         "inspection_id": state["inspection_id"],
         "capture_id": state["capture_id"],
         "bucket": state["bucket"],
@@ -38,6 +41,10 @@ def build_record(state: dict, threshold: float) -> dict:
         "inspected_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "threshold": threshold,
     }
+    # The exact object inspected (a versioned bucket keeps it, whatever is uploaded to the key later).
+    for name in ("version_id", "reinspection_of", "requested_at"):
+        if state.get(name):
+            record[name] = state[name]
     if "failure" in state:
         record.update(verdict=ERROR, reason=failure_reason(state["failure"]))
         return record
@@ -62,5 +69,5 @@ def record_verdict(state: dict, settings: Settings, store: ResultsStore) -> dict
     return {
         "verdict": stored["verdict"],
         "inspection_key": stored["inspection_key"],
-        "alert": defect_alert(stored) if stored["verdict"] == DEFECTIVE else None,
+        "alert": alert_for(stored),
     }

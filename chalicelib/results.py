@@ -12,6 +12,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 HISTORY_LIMIT = 100
+# Global secondary index (verdict, inspection_key): "every `error` since 10:00" across products.
+VERDICT_INDEX = "verdict-index"
 
 
 class ResultsStoreUnavailable(RuntimeError):
@@ -22,6 +24,10 @@ class ResultsStore(Protocol):
     def put(self, record: dict) -> dict: ...
 
     def history(self, product_id: str, limit: int = HISTORY_LIMIT) -> list[dict]: ...
+
+    def with_verdict(self, verdict: str, since: str, limit: int, product_id: str | None = None) -> list[dict]: ...
+
+    def mark_reinspected(self, record: dict, reinspection_id: str) -> None: ...
 
 
 def inspection_key(uploaded_at: str, inspection_id: str) -> str:
@@ -107,6 +113,39 @@ class DynamoDbResultsStore:
             Limit=limit,
         )
         return [self._record(item) for item in response["Items"]]
+
+    def with_verdict(self, verdict: str, since: str, limit: int, product_id: str | None = None) -> list[dict]:
+        """Up to `limit` results with `verdict` (of one product, if given) whose key time is `since` or
+        later and that were not yet reinspected, oldest first."""
+        condition = "attribute_not_exists(reinspected_by)"
+        values = {":v": {"S": verdict}, ":since": {"S": since}}
+        if product_id:
+            condition += " AND product_id = :p"
+            values[":p"] = {"S": product_id}
+        found, start = [], None
+        while len(found) < limit:
+            page = self._client.query(
+                TableName=self._table,
+                IndexName=VERDICT_INDEX,
+                KeyConditionExpression="verdict = :v AND inspection_key >= :since",
+                FilterExpression=condition,
+                ExpressionAttributeValues=values,
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            found += [self._record(item) for item in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        return found[:limit]
+
+    def mark_reinspected(self, record: dict, reinspection_id: str) -> None:
+        """Note on `record` which inspection re-runs it, so it is not picked again."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._item({"product_id": record["product_id"], "inspection_key": record["inspection_key"]}),
+            UpdateExpression="SET reinspected_by = :r",
+            ExpressionAttributeValues={":r": {"S": reinspection_id}},
+        )
 
 
 class ProductNotFound(LookupError):

@@ -37,12 +37,35 @@ def function_name(app_name: str, stage: str, handler: str) -> str:
     return f"{app_name}-{stage}-{handler}"
 
 
-def render_definition(substitutions: dict) -> str:
-    """The state machine definition with its `${...}` placeholders filled in."""
+def render_definition(substitutions: dict, retry_window_seconds: int | None = None) -> str:
+    """The state machine definition with its `${...}` placeholders filled in.
+
+    `retry_window_seconds` shortens every Retry to one attempt a second for that many seconds, so a
+    rehearsal (or a test) can outlast the retries in seconds instead of the definition's 12 minutes.
+    """
     text = STATE_MACHINE_DEFINITION.read_text()
     for name, value in substitutions.items():
         text = text.replace("${" + name + "}", value)
     if "${" in text:
         missing = text[text.index("${"):].split("}")[0] + "}"
         raise ValueError(f"state machine definition still has a placeholder: {missing}")
-    return text
+    if retry_window_seconds is None:
+        return text
+    if retry_window_seconds < 1:
+        raise ValueError(f"retry window must be at least 1 second, not {retry_window_seconds}")
+    definition = json.loads(text)
+    for state in definition["States"].values():
+        for retrier in state.get("Retry", []):
+            retrier.update(IntervalSeconds=1, BackoffRate=1.0, MaxAttempts=retry_window_seconds)
+            retrier.pop("MaxDelaySeconds", None)
+    return json.dumps(definition, indent=2)
+
+
+def retry_wait_seconds(retrier: dict) -> float:
+    """How long a Retry waits in all before it gives up: the outage it rides out."""
+    interval = retrier.get("IntervalSeconds", 1)
+    total = 0.0
+    for _ in range(retrier.get("MaxAttempts", 3)):
+        total += min(interval, retrier.get("MaxDelaySeconds", float("inf")))
+        interval *= retrier.get("BackoffRate", 2.0)
+    return total

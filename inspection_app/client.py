@@ -70,6 +70,13 @@ class ApiClient:
     def results(self, product_id: str) -> dict:
         return self._json(self._http.get(f"{self._base}/results/{product_id}", timeout=self._timeout))
 
+    def reinspect(self, verdict: str, since: str | None = None, product_id: str | None = None) -> dict:
+        """Inspect again the photos whose result is `verdict` (since `since`); returns what was started."""
+        request = {"verdict": verdict, "since": since, "product_id": product_id}
+        response = self._http.post(f"{self._base}/reinspections", json={k: v for k, v in request.items() if v},
+                                   timeout=self._timeout)
+        return self._json(response)
+
     def upload(self, path: Path, product_id: str) -> dict:
         """Upload one file through a pre-signed POST; returns the upload description (key, ...)."""
         content_type = CONTENT_TYPES.get(path.suffix.lower())

@@ -35,6 +35,7 @@ import yaml
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from .chalice_stage import PROJECT_DIR
+from .resource_settings import VERDICT_INDEX
 
 FUNCTIONS = ("start_inspections", "classify_image", "record_verdict", "api_handler")
 # Logical ids in the template `chalice package` generates (checked by tests/deploy).
@@ -61,6 +62,7 @@ ENVIRONMENT_FROM_OUTPUTS = {
     "STATE_MACHINE_ARN": "StateMachineArn",
     "SAGEMAKER_ENDPOINT_NAME": "EndpointName",
     "CONFIDENCE_THRESHOLD": "ConfidenceThreshold",
+    "DEAD_LETTER_QUEUE_URL": "DeadLetterQueueUrl",
 }
 # The queue Chalice subscribes the starter to; read by app.py when `chalice deploy` loads it.
 UPLOAD_QUEUE_VARIABLE = "INSPECTION_UPLOAD_QUEUE"
@@ -162,6 +164,10 @@ class Names:
         return f"arn:{self.partition}:sqs:{self.region}:{self.account}:{self.queue_name}"
 
     @property
+    def dead_letter_queue_arn(self) -> str:
+        return f"{self.queue_arn}-dlq"
+
+    @property
     def table_arn(self) -> str:
         return f"arn:{self.partition}:dynamodb:{self.region}:{self.account}:table/{self.app_name}-{self.stage}-results"
 
@@ -216,6 +222,8 @@ def function_policies(names: Names) -> dict[str, dict]:
     statements = {
         "start_inspections": [
             _statement("StartInspections", ["states:StartExecution"], [names.state_machine_arn]),
+            # A message that can never be parsed goes to the dead-letter queue at once.
+            _statement("DeadLetterUnparseable", ["sqs:SendMessage"], [names.dead_letter_queue_arn]),
             # What the SQS event source mapping does with the function's role.
             _statement(
                 "ConsumeUploadQueue",
@@ -224,7 +232,8 @@ def function_policies(names: Names) -> dict[str, dict]:
             ),
         ],
         "classify_image": [
-            _statement("ReadUploads", ["s3:GetObject"], [names.uploads_arn]),
+            # The exact version the upload event names (the bucket is versioned).
+            _statement("ReadUploads", ["s3:GetObject", "s3:GetObjectVersion"], [names.uploads_arn]),
             # Without ListBucket a deleted upload reads as 403 AccessDenied instead of 404 NoSuchKey, and
             # the image would be recorded as an error instead of rejected.
             _statement("TellMissingUploadsApart", ["s3:ListBucket"], [names.bucket_arn]),
@@ -236,7 +245,10 @@ def function_policies(names: Names) -> dict[str, dict]:
         "api_handler": [
             # A pre-signed POST is signed with this role: it may only put objects under the upload prefix.
             _statement("SignUploads", ["s3:PutObject"], [names.uploads_arn]),
-            _statement("ReadResults", ["dynamodb:Query"], [names.table_arn]),
+            _statement("ReadResults", ["dynamodb:Query"], [names.table_arn, f"{names.table_arn}/index/{VERDICT_INDEX}"]),
+            # POST /reinspections: start the inspection again and mark the result it re-runs.
+            _statement("MarkReinspected", ["dynamodb:UpdateItem"], [names.table_arn]),
+            _statement("StartReinspections", ["states:StartExecution"], [names.state_machine_arn]),
         ],
     }
     return {
@@ -318,6 +330,17 @@ def _stack(cfn, name: str) -> dict | None:
 
 def stack_outputs(stack: dict) -> dict:
     return {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
+
+
+def deployed_outputs(stage: str, *, profile: str | None = None, region: str | None = None, session=None):
+    """(boto3 session, the outputs of the stage's resource stack), or DeployError if it is not deployed."""
+    session = _session(session, profile, region)
+    name = resource_stack_name(read_config(PROJECT_DIR)["app_name"], stage)
+    stack = _stack(session.client("cloudformation"), name)
+    if stack is None:
+        raise DeployError(f"Stage {stage!r} is not deployed in {session.region_name} (no stack {name}); "
+                          f"deploy it with `inspection-app deploy --stage {stage}`.")
+    return session, stack_outputs(stack)
 
 
 def _failure_reasons(cfn, name: str) -> str:

@@ -11,11 +11,19 @@ from chalicelib.settings import Settings
 
 from .chalice_stage import function_name, render_definition
 from .local_aws import LOCAL_ACCOUNT_ID, LOCAL_REGION
-from .resource_settings import DLQ_MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, TABLE_KEYS
+from .resource_settings import (
+    DLQ_MAX_RECEIVE_COUNT,
+    PARKED_VERDICT_RETENTION_SECONDS,
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    results_table_definition,
+)
 
 
-def provision(session, settings: Settings, *, app_name: str, stage: str, queue_name: str) -> dict:
-    """Create bucket, queues, table, topic and state machine; returns their identifiers."""
+def provision(session, settings: Settings, *, app_name: str, stage: str, queue_name: str,
+              retry_window_seconds: int | None = None) -> dict:
+    """Create bucket, queues, table, topic and state machine; returns their identifiers.
+
+    `retry_window_seconds`: see `render_definition` (None keeps the definition's own retries)."""
     s3 = session.client("s3")
     sqs = session.client("sqs")
     sns = session.client("sns")
@@ -32,8 +40,14 @@ def provision(session, settings: Settings, *, app_name: str, stage: str, queue_n
         },
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    parked_url = sqs.create_queue(
+        QueueName=f"{app_name}-{stage}-parked-verdicts",
+        Attributes={"MessageRetentionPeriod": str(PARKED_VERDICT_RETENTION_SECONDS)},
+    )["QueueUrl"]
 
     s3.create_bucket(Bucket=settings.upload_bucket)
+    # Versioned: a photo an alert links to can never be overwritten by a later upload to the same key.
+    s3.put_bucket_versioning(Bucket=settings.upload_bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_public_access_block(
         Bucket=settings.upload_bucket,
         PublicAccessBlockConfiguration={
@@ -53,12 +67,7 @@ def provision(session, settings: Settings, *, app_name: str, stage: str, queue_n
         },
     )
 
-    dynamodb.create_table(
-        TableName=settings.results_table,
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in TABLE_KEYS],
-        KeySchema=[{"AttributeName": name, "KeyType": key_type} for name, key_type in TABLE_KEYS],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb.create_table(**results_table_definition(settings.results_table))
 
     topic_arn = sns.create_topic(Name=settings.alert_topic_arn.rsplit(":", 1)[-1])["TopicArn"]
     if topic_arn != settings.alert_topic_arn:
@@ -72,7 +81,9 @@ def provision(session, settings: Settings, *, app_name: str, stage: str, queue_n
             "ClassifyImageFunctionArn": lambda_arn("classify_image"),
             "RecordVerdictFunctionArn": lambda_arn("record_verdict"),
             "AlertTopicArn": topic_arn,
-        }
+            "ParkedVerdictQueueUrl": parked_url,
+        },
+        retry_window_seconds,
     )
     state_machine_arn = sfn.create_state_machine(
         name=settings.state_machine_arn.rsplit(":", 1)[-1],
@@ -86,6 +97,7 @@ def provision(session, settings: Settings, *, app_name: str, stage: str, queue_n
         "queue_url": queue_url,
         "queue_arn": queue_arn,
         "dead_letter_queue_url": dlq_url,
+        "parked_verdict_queue_url": parked_url,
         "topic_arn": topic_arn,
         "state_machine_arn": state_machine_arn,
     }

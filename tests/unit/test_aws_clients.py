@@ -1,7 +1,20 @@
 """chalicelib.aws: lazily made, cached, replaceable clients."""
+import json
 import threading
+from pathlib import Path
 
-from chalicelib.aws import AwsClients
+import pytest
+
+from chalicelib.aws import AwsClients, worst_call_seconds
+from inspection_app.chalice_stage import stage_config
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+# The AWS calls each task function makes at most in one invocation (record_verdict reads back after a
+# conditional put that found the verdict already stored), and its state in the state machine.
+CALLS = {
+    "classify_image": (["s3", "sagemaker-runtime"], "ClassifyImage"),
+    "record_verdict": (["dynamodb", "dynamodb"], "RecordVerdict"),
+}
 
 
 def test_given_a_client_asked_twice_when_created_then_the_same_one_is_reused(boto_session):
@@ -22,9 +35,20 @@ def test_given_each_property_when_used_then_the_right_service(boto_session):
 def test_given_the_s3_client_when_made_then_it_signs_with_sigv4_and_retries_briefly(boto_session):
     s3 = AwsClients(boto_session).s3
     assert s3.meta.config.signature_version == "s3v4"
-    # botocore's "max_attempts: 3" means 3 retries: 4 attempts in all.
-    assert s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
-    assert s3.meta.config.read_timeout == 30
+    assert s3.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert s3.meta.config.read_timeout == 10
+    assert worst_call_seconds("s3") == 2 * (s3.meta.config.connect_timeout + 10)
+
+
+@pytest.mark.parametrize("function", sorted(CALLS))
+def test_given_every_client_call_timing_out_when_a_task_runs_then_it_still_ends_inside_its_lambda_timeout(function):
+    # GIVEN the worst case: every call of the function exhausts its attempts and timeouts
+    services, state = CALLS[function]
+    worst = sum(worst_call_seconds(service) for service in services)
+    # THEN the function raises (a retried error) before Lambda kills it, and Lambda before the state times out
+    lambda_timeout = stage_config("dev").scope("dev", function).lambda_timeout
+    state_timeout = json.loads((PROJECT_DIR / "statemachine" / "inspection.asl.json").read_text())["States"][state]["TimeoutSeconds"]
+    assert worst < lambda_timeout < state_timeout, (function, worst, lambda_timeout, state_timeout)
 
 
 def test_given_service_endpoint_variables_when_clients_made_then_they_point_at_local_services(monkeypatch):

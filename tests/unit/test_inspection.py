@@ -127,11 +127,14 @@ def test_given_a_caught_endpoint_error_when_recorded_then_error_verdict_with_rea
     result = record_verdict(state, settings, store)
 
     assert result["verdict"] == "error"
-    assert result["alert"] is None
     [stored] = stored_items(store)
     assert stored["verdict"] == "error"
     assert stored["reason"] == f"ModelEndpointError: {message}"
     assert "stackTrace" not in stored["reason"]
+    # AND an operator is told the photo went uninspected, why, and how to re-run it
+    assert result["alert"]["subject"] == "Not inspected: PCB-0042"
+    assert f"Reason: ModelEndpointError: {message}" in result["alert"]["message"]
+    assert "inspection-app reinspect --verdict error --since 2024-05-14T09:21:07.532Z" in result["alert"]["message"]
 
 
 def test_given_retries_exhausted_on_an_unavailable_endpoint_when_recorded_then_error_naming_it(store, settings):
@@ -186,3 +189,30 @@ def test_given_both_a_failure_and_a_classification_when_record_built_then_the_fa
     record = build_record(state, 0.75)
     assert record["verdict"] == "error"
     assert "label" not in record
+
+
+def test_given_a_versioned_upload_when_recorded_then_the_record_names_the_exact_version(store, settings):
+    state = after_classification()
+    state["version_id"] = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
+    record_verdict(state, settings, store)
+    assert stored_items(store)[0]["version_id"] == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
+
+
+def test_given_an_unversioned_upload_when_recorded_then_no_empty_version_is_stored():
+    assert "version_id" not in build_record(after_classification(), 0.75)
+
+
+def test_given_a_reinspection_when_recorded_then_a_new_entry_sorted_by_its_request_time(store, settings):
+    # GIVEN the original inspection ended in error, and a reinspection of the same photo
+    record_verdict(after_catch("States.Timeout", ""), settings, store)
+    again = after_classification("defect_free", 0.97)
+    again.update(inspection_id="PCB-0042-" + "f" * 32, reinspection_of=INSPECTION_ID,
+                 requested_at="2024-05-14T10:00:00.000Z")
+    # WHEN it is recorded
+    record_verdict(again, settings, store)
+    # THEN both are kept, and the reinspection is the latest (it sorts by when it was asked for)
+    stored = sorted(stored_items(store), key=lambda item: item["inspection_key"], reverse=True)
+    assert [item["verdict"] for item in stored] == ["defect_free", "error"]
+    assert stored[0]["inspection_key"].startswith("2024-05-14T10:00:00.000Z#")
+    assert stored[0]["reinspection_of"] == INSPECTION_ID
+    assert stored[0]["uploaded_at"] == "2024-05-14T09:21:07.532Z"

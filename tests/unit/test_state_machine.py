@@ -6,15 +6,19 @@ from pathlib import Path
 import pytest
 
 from chalicelib import classify, endpoint, results
-from inspection_app.chalice_stage import render_definition
+from inspection_app.chalice_stage import render_definition, retry_wait_seconds
 
 DEFINITION_FILE = Path(__file__).resolve().parents[2] / "statemachine" / "inspection.asl.json"
-PLACEHOLDERS = {"ClassifyImageFunctionArn", "RecordVerdictFunctionArn", "AlertTopicArn"}
+PLACEHOLDERS = {"ClassifyImageFunctionArn", "RecordVerdictFunctionArn", "AlertTopicArn", "ParkedVerdictQueueUrl"}
 SUBSTITUTIONS = {
     "ClassifyImageFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:quality-inspection-dev-classify_image",
     "RecordVerdictFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:quality-inspection-dev-record_verdict",
     "AlertTopicArn": "arn:aws:sns:us-east-1:123456789012:quality-inspection-dev-alerts",
+    "ParkedVerdictQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/quality-inspection-dev-parked-verdicts",
 }
+# The outage every task must ride out without an `error` verdict or a lost result.
+OUTAGE_SECONDS = 600
+TASKS = ("ClassifyImage", "RecordVerdict", "PublishAlert", "ParkVerdict")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +69,7 @@ def test_given_non_terminal_states_when_checked_then_each_has_a_way_on(definitio
         assert targets(state), name
 
 
-def test_given_the_text_when_placeholders_listed_then_exactly_the_three_the_deploy_fills(text):
+def test_given_the_text_when_placeholders_listed_then_exactly_the_ones_the_deploy_fills(text):
     assert set(re.findall(r"\$\{([^}]*)\}", text)) == PLACEHOLDERS
 
 
@@ -92,6 +96,51 @@ def test_given_transient_failures_when_classifying_then_they_are_retried_with_ba
     assert retrier["BackoffRate"] > 1
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_given_each_task_when_its_service_is_down_for_ten_minutes_then_its_retries_outlast_it(definition, task):
+    state = definition["States"][task]
+    assert state["Retry"], task
+    for retrier in state["Retry"]:
+        assert retry_wait_seconds(retrier) > OUTAGE_SECONDS, (task, retrier)
+
+
+@pytest.mark.parametrize("task", ("ClassifyImage", "RecordVerdict"))
+def test_given_a_lambda_task_when_the_function_times_out_then_that_is_retried(definition, task):
+    assert {"Sandbox.Timedout", "States.Timeout", "Lambda.Unknown"} <= retried_errors(definition["States"][task])
+
+
+def test_given_a_retry_when_its_wait_is_computed_then_backoff_is_capped_by_the_maximum_delay():
+    assert retry_wait_seconds({"IntervalSeconds": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 10, "MaxAttempts": 5}) == 2 + 4 + 8 + 10 + 10
+    assert retry_wait_seconds({"IntervalSeconds": 1, "BackoffRate": 1.0, "MaxAttempts": 3}) == 3
+
+
+def test_given_a_retry_window_when_rendered_then_every_retry_waits_one_second_that_many_times():
+    states = json.loads(render_definition(SUBSTITUTIONS, retry_window_seconds=4))["States"]
+    retriers = [r for state in states.values() for r in state.get("Retry", [])]
+    assert len(retriers) == len(TASKS)
+    assert all(retry_wait_seconds(r) == 4 and r["IntervalSeconds"] == 1 for r in retriers)
+
+
+def test_given_the_store_or_the_alert_topic_down_past_the_retries_then_the_verdict_is_parked_not_dropped(definition):
+    states = definition["States"]
+    for task in ("RecordVerdict", "PublishAlert"):
+        [catch] = states[task]["Catch"]
+        assert (catch["ErrorEquals"], catch["Next"]) == (["States.ALL"], "ParkVerdict")
+        assert catch["ResultPath"] != "$", "the whole inspection must still be parked"
+    park = states["ParkVerdict"]
+    assert park["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    assert park["Parameters"] == {"QueueUrl": "${ParkedVerdictQueueUrl}", "MessageBody.$": "$"}
+    assert states[park["Next"]]["Type"] == "Fail"
+
+
+def test_given_a_parked_inspection_when_redriven_then_it_goes_straight_to_record_verdict(definition):
+    start = definition["States"][definition["StartAt"]]
+    assert start["Type"] == "Choice" and start["Default"] == "ClassifyImage"
+    [choice] = start["Choices"]
+    assert choice["Next"] == "RecordVerdict"
+    assert {c["Variable"] for c in choice["Or"]} == {"$.classification", "$.failure"}
+
+
 def test_given_permanent_failures_when_classifying_then_they_are_not_retried(definition):
     retried = retried_errors(definition["States"]["ClassifyImage"])
     assert not {"ModelEndpointError", "StorageError", "States.ALL", "States.TaskFailed"} & retried
@@ -104,16 +153,17 @@ def test_given_error_names_in_the_definition_when_compared_then_they_are_the_pyt
     assert results.ResultsStoreUnavailable.__name__ in retried_errors(definition["States"]["RecordVerdict"])
 
 
-def test_given_a_recorded_verdict_when_defective_then_the_alert_fields_record_verdict_returns_are_published(definition):
+def test_given_a_recorded_verdict_when_it_calls_for_an_alert_then_the_alert_record_verdict_returns_is_published(definition):
     states = definition["States"]
     assert states["RecordVerdict"]["ResultPath"] == "$.result"
-    [choice] = states["IsDefective"]["Choices"]
-    assert (choice["Variable"], choice["StringEquals"], choice["Next"]) == ("$.result.verdict", "defective", "AlertDefect")
-    parameters = states["AlertDefect"]["Parameters"]
+    assert states["RecordVerdict"]["Next"] == "HasAlert"
+    [choice] = states["HasAlert"]["Choices"]
+    assert (choice["Variable"], choice["IsNull"], choice["Next"]) == ("$.result.alert", False, "PublishAlert")
+    parameters = states["PublishAlert"]["Parameters"]
     assert parameters["Subject.$"] == "$.result.alert.subject"
     assert parameters["Message.$"] == "$.result.alert.message"
     assert parameters["TopicArn"] == "${AlertTopicArn}"
-    assert states["AlertDefect"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert states["PublishAlert"]["Resource"] == "arn:aws:states:::sns:publish"
 
 
 def test_given_arns_when_rendered_then_no_placeholder_is_left_and_resources_are_the_arns():
@@ -122,7 +172,8 @@ def test_given_arns_when_rendered_then_no_placeholder_is_left_and_resources_are_
     states = json.loads(rendered)["States"]
     assert states["ClassifyImage"]["Resource"] == SUBSTITUTIONS["ClassifyImageFunctionArn"]
     assert states["RecordVerdict"]["Resource"] == SUBSTITUTIONS["RecordVerdictFunctionArn"]
-    assert states["AlertDefect"]["Parameters"]["TopicArn"] == SUBSTITUTIONS["AlertTopicArn"]
+    assert states["PublishAlert"]["Parameters"]["TopicArn"] == SUBSTITUTIONS["AlertTopicArn"]
+    assert states["ParkVerdict"]["Parameters"]["QueueUrl"] == SUBSTITUTIONS["ParkedVerdictQueueUrl"]
 
 
 def test_given_a_missing_substitution_when_rendered_then_error_names_the_placeholder():
@@ -139,4 +190,4 @@ def test_given_the_rendered_definition_when_created_in_step_functions_then_accep
         roleArn="arn:aws:iam::123456789012:role/quality-inspection-states",
     )["stateMachineArn"]
     described = stepfunctions.describe_state_machine(stateMachineArn=arn)
-    assert json.loads(described["definition"])["StartAt"] == "ClassifyImage"
+    assert json.loads(described["definition"])["StartAt"] == "IsClassified"
