@@ -14,8 +14,12 @@ from deploy_helpers import PLACEHOLDER_ENVIRONMENT, REGION, copy_project, run_ch
 
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory) -> dict:
-    """`chalice package --stage dev` with and without the merge template, once per session."""
-    project = copy_project(tmp_path_factory.mktemp("package") / "project")
+    """`chalice package --stage dev` with and without the merge template, once per session.
+
+    With the real requirements.txt, so that deployment.zip holds what Lambda would load (tests/deploy/
+    test_deploy_bundle.py opens it); the second package reuses the first one's zip (Chalice caches it).
+    """
+    project = copy_project(tmp_path_factory.mktemp("package") / "project", requirements=True)
     config_path = project / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
     config["stages"]["dev"]["environment_variables"].update(PLACEHOLDER_ENVIRONMENT)
@@ -29,6 +33,7 @@ def packaged(tmp_path_factory) -> dict:
     return {
         "project": project,
         "plain_path": project / "plain" / "sam.json",
+        "plain_zip": project / "plain" / "deployment.zip",
         "merged_path": project / "out" / "sam.json",
         "plain": json.loads((project / "plain" / "sam.json").read_text()),
         "merged": json.loads((project / "out" / "sam.json").read_text()),

@@ -19,11 +19,11 @@ PLACEHOLDER_ENVIRONMENT = {
 }
 
 
-def copy_project(target: Path) -> Path:
+def copy_project(target: Path, *, requirements: bool = False) -> Path:
     """The files `chalice package` and `inspection-app deploy` read, copied to `target`.
 
-    requirements.txt is left empty: the templates do not depend on the vendored wheels, and building the
-    deployment package with Pillow would download manylinux wheels (minutes, and network).
+    requirements.txt is left empty unless `requirements`: the templates do not depend on the vendored wheels.
+    With it, `chalice package` downloads the pinned wheels (seconds, and network) into deployment.zip.
     """
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(PROJECT_DIR / "app.py", target / "app.py")
@@ -34,7 +34,10 @@ def copy_project(target: Path) -> Path:
     shutil.copy2(PROJECT_DIR / ".chalice" / "config.json", chalice_dir / "config.json")
     for policy in (PROJECT_DIR / ".chalice").glob("policy-*.json"):
         shutil.copy2(policy, chalice_dir / policy.name)
-    (target / "requirements.txt").write_text("")
+    if requirements:
+        shutil.copy2(PROJECT_DIR / "requirements.txt", target / "requirements.txt")
+    else:
+        (target / "requirements.txt").write_text("")
     return target
 
 
