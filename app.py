@@ -7,7 +7,7 @@ from chalicelib import inspection, starter, uploads
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
 from chalicelib.endpoint import SageMakerEndpoint
-from chalicelib.keys import InvalidProductId, validate_product_id
+from chalicelib.keys import UNMATCHED_PRODUCT_ID, InvalidProductId, validate_product_id
 from chalicelib.logs import log
 from chalicelib.results import DynamoDbResultsStore, ProductNotFound, product_results
 from chalicelib.settings import Settings
@@ -30,7 +30,7 @@ def _error(status: int, code: str, message: str) -> Response:
 @app.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=10)
 def start_inspections(event):
     records = [record.to_dict() for record in event]
-    return starter.start_batch(records, Settings.from_env(), clients.stepfunctions)
+    return starter.start_batch(records, Settings.from_env(), clients.stepfunctions, clients.sqs)
 
 
 @app.lambda_function(name="classify_image")
@@ -67,7 +67,8 @@ def create_upload():
 @app.route("/results/{product_id}", methods=["GET"], cors=True, api_key_required=True)
 def get_results(product_id):
     try:
-        validate_product_id(product_id)
+        if product_id != UNMATCHED_PRODUCT_ID:  # reserved: uploads whose key names no product
+            validate_product_id(product_id)
         return product_results(_results_store(Settings.from_env()), product_id)
     except InvalidProductId as error:
         return _error(400, "InvalidProductId", str(error))

@@ -20,18 +20,19 @@ class StorageError(RuntimeError):
     """S3 refused the read for good (no such bucket, access denied): recorded as an `error` verdict."""
 
 
-def read_upload(s3, bucket: str, key: str, max_bytes: int) -> bytes:
-    """The object's bytes; ImageRejected when it is gone or too large to inspect."""
+def read_upload(s3, bucket: str, key: str, max_bytes: int, version_id: str = "") -> bytes:
+    """The object's bytes (exactly `version_id` when given); ImageRejected when it is gone or too large."""
+    where = f"s3://{bucket}/{key}" + (f" (version {version_id})" if version_id else "")
     try:
-        response = s3.get_object(Bucket=bucket, Key=key)
+        response = s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {}))
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404"):
-            raise ImageRejected(f"s3://{bucket}/{key} no longer exists; upload the photo again.") from None
+        if code in ("NoSuchKey", "NoSuchVersion", "404"):
+            raise ImageRejected(f"{where} no longer exists; upload the photo again.") from None
         failure = StorageUnavailable if code in _TRANSIENT_CODES else StorageError
-        raise failure(f"reading s3://{bucket}/{key}: {code}") from None
+        raise failure(f"reading {where}: {code}") from None
     except BotoCoreError as error:
-        raise StorageUnavailable(f"reading s3://{bucket}/{key}: {error}") from None
+        raise StorageUnavailable(f"reading {where}: {error}") from None
     # Checked again here because a pre-signed POST's size condition is the only other guard.
     if response["ContentLength"] > max_bytes:
         response["Body"].close()
@@ -40,9 +41,17 @@ def read_upload(s3, bucket: str, key: str, max_bytes: int) -> bytes:
 
 
 def classify_upload(task_input: dict, settings: Settings, s3, endpoint: ModelEndpoint) -> dict:
-    """Classification of one upload, or a rejection with its reason (bad images are not errors)."""
+    """Classification of one upload, or a rejection with its reason (bad images are not errors).
+
+    An upload the starter already found unmatched (no product in its key, or no photo) carries `rejection`:
+    it is rejected at once, without reading it or asking the model.
+    """
+    if task_input.get("rejection"):
+        return {"status": "rejected", "reason": task_input["rejection"]}
     try:
-        data = read_upload(s3, task_input["bucket"], task_input["key"], settings.max_upload_bytes)
+        data = read_upload(
+            s3, task_input["bucket"], task_input["key"], settings.max_upload_bytes, task_input.get("version_id") or ""
+        )
         image = prepare_image(
             data,
             max_bytes=settings.max_upload_bytes,

@@ -16,8 +16,10 @@ PRODUCT_ID_RULE = (
 )
 _PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
-CONTENT_TYPE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
-IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png"})
+# What POST /uploads accepts, and the extension its key gets. TIFF and BMP: as machine-vision cameras write them.
+CONTENT_TYPE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif", "image/bmp": "bmp"}
+# Extensions of keys the starter inspects (a phone's MPO photo is a .jpg).
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "tif", "tiff", "bmp"})
 
 
 class InvalidProductId(ValueError):
@@ -51,26 +53,55 @@ class UploadedImage:
     capture_id: str
 
 
-def parse_upload_key(prefix: str, key: str) -> UploadedImage | None:
-    """The product an uploaded key belongs to, or None when the key is not an image under the prefix.
+# Where objects under the upload prefix that are no inspectable photo of a product are recorded, as
+# `rejected` with the reason. No real product can have this id: product ids start with a letter or digit.
+UNMATCHED_PRODUCT_ID = "_unmatched"
 
+
+@dataclass(frozen=True)
+class UnmatchedUpload:
+    """An object under the upload prefix that names no product or is no photo, and why."""
+
+    capture_id: str
+    reason: str
+    product_id: str = UNMATCHED_PRODUCT_ID
+
+
+def read_upload_key(prefix: str, key: str) -> UploadedImage | UnmatchedUpload | None:
+    """What an object under the upload prefix is: a product's photo, or an unmatched upload with the reason.
+
+    None for keys that are no upload at all: outside the prefix, or a folder placeholder (ending in '/').
     Keys made by our API are `<prefix><product_id>/<capture_id>.<ext>`; a camera that writes straight to
     `<prefix><name>.<ext>` is accepted too, with the file name's stem as product id.
     """
     if not key.startswith(prefix):
         return None
-    path = PurePosixPath(key[len(prefix):])
-    if path.suffix.lower().lstrip(".") not in IMAGE_EXTENSIONS:
+    relative = key[len(prefix):]
+    if not relative or relative.endswith("/"):
         return None
-    parts = path.parts
-    if len(parts) == 1:
-        product_id = path.stem
-    elif len(parts) == 2:
-        product_id = parts[0]
+    parts = relative.split("/")  # not PurePosixPath: it would fold "a//b" and "./b" into other keys
+    file_name = parts[-1]
+    name = PurePosixPath(file_name)
+    problems = []
+    if name.suffix.lower().lstrip(".") not in IMAGE_EXTENSIONS:
+        problems.append(f"the file {file_name!r} is not a photo: only .jpg, .jpeg and .png files are inspected")
+    if len(parts) > 2:
+        problems.append(
+            f"the key is {len(parts) - 1} folders deep under {prefix}; photos go to "
+            f"{prefix}<product_id>/<file> or {prefix}<product_id>.<ext>"
+        )
     else:
-        return None
-    try:
-        validate_product_id(product_id)
-    except InvalidProductId:
-        return None
-    return UploadedImage(product_id=product_id, capture_id=path.stem)
+        product_id, where = (parts[0], "the key's folder") if len(parts) == 2 else (name.stem, "the file name")
+        try:
+            validate_product_id(product_id)
+        except InvalidProductId:
+            problems.append(f"{where} {product_id!r} is not a valid product id ({PRODUCT_ID_RULE})")
+    if problems:
+        return UnmatchedUpload(capture_id=name.stem or file_name, reason="; ".join(problems))
+    return UploadedImage(product_id=product_id, capture_id=name.stem)
+
+
+def parse_upload_key(prefix: str, key: str) -> UploadedImage | None:
+    """The product an uploaded key belongs to, or None when the key is not an image of a product."""
+    upload = read_upload_key(prefix, key)
+    return upload if isinstance(upload, UploadedImage) else None

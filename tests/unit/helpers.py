@@ -111,6 +111,62 @@ def s3_test_event(bucket: str = BUCKET) -> str:
     )
 
 
+def eventbridge_object_created(
+    key: str,
+    *,
+    bucket: str = BUCKET,
+    detail_type: str = "Object Created",
+    size: int = 48213,
+    etag: str = "9b2cf535f27731c974343645a3985328",
+    sequencer: str = "0066433B1F7D9A5C21",
+    version_id: str | None = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+    time: str = "2024-05-14T09:21:07Z",
+) -> str:
+    """An EventBridge event from S3, as an EventBridge rule puts it on an SQS queue (the key NOT URL-encoded)."""
+    obj = {"key": key, "size": size, "etag": etag, "sequencer": sequencer}
+    if version_id is not None:
+        obj["version-id"] = version_id
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "17793124-05d4-b198-2fde-7ededc63b103",
+            "detail-type": detail_type,
+            "source": "aws.s3",
+            "account": ACCOUNT,
+            "time": time,
+            "region": REGION,
+            "resources": [f"arn:aws:s3:::{bucket}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": bucket},
+                "object": obj,
+                "request-id": "N4N7GDK58NMKJ12R",
+                "requester": ACCOUNT,
+                "source-ip-address": "203.0.113.17",
+                "reason": "PutObject",
+            },
+        }
+    )
+
+
+def sns_envelope(message: str, subject: str = "Amazon S3 Notification") -> str:
+    """An SNS notification as SNS delivers it to an SQS queue without raw message delivery."""
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "a1b2c3d4-5e6f-5a7b-8c9d-0e1f2a3b4c5d",
+            "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-uploads",
+            "Subject": subject,
+            "Message": message,
+            "Timestamp": "2024-05-14T09:21:07.611Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3khZl8IKvO61GWB6jI9b5+gLPoBc1Q=",
+            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem",
+            "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-uploads:0b0b6c8e-2f1a-4f5e-9d7b-3f1c2b4a5d6e",
+        }
+    )
+
+
 def sqs_record(body: str, message_id: str | None = None) -> dict:
     """One record of the event Lambda's SQS event source mapping passes to the handler."""
     return {

@@ -300,3 +300,40 @@ def test_given_a_batch_with_a_bad_message_when_start_inspections_invoked_then_on
     result = client.lambda_.invoke("start_inspections", event).payload
     assert result == {"batchItemFailures": [{"itemIdentifier": "7d1a0b1e-0002-4000-8000-000000000002"}]}
     assert {started["key"] for started in executions(clients)} == {"uploads/PCB-1/a.jpg", "uploads/PCB-4/d.png"}
+
+
+# --- unmatched uploads and unreadable messages -----------------------------------------------------------
+
+
+def test_given_an_unmatched_upload_recorded_when_results_of_the_reserved_id_asked_then_200(client, clients):
+    # GIVEN a rejected record of an object whose key named no product
+    uploaded_at = "2024-05-14T09:00:00.000Z"
+    DynamoDbResultsStore(clients.dynamodb, LOCAL_TABLE).put({
+        "product_id": "_unmatched", "inspection_key": inspection_key(uploaded_at, "_unmatched-1"),
+        "inspection_id": "_unmatched-1", "key": "uploads/board one.jpg", "uploaded_at": uploaded_at,
+        "verdict": "rejected", "reason": "the file name 'board one' is not a valid product id",
+    })
+    # WHEN GET /results/_unmatched
+    response = client.http.get("/results/_unmatched")
+    # THEN it is served like any product's results, with the real key and the reason
+    assert response.status_code == 200
+    assert response.json_body["latest"]["key"] == "uploads/board one.jpg"
+    assert "not a valid product id" in response.json_body["latest"]["reason"]
+
+
+@pytest.mark.parametrize("product_id", ["_unmatched2", "_other"])
+def test_given_other_ids_starting_with_underscore_when_results_asked_then_still_400(client, product_id):
+    assert client.http.get(f"/results/{product_id}").status_code == 400
+
+
+def test_given_an_unreadable_message_and_a_dead_letter_queue_when_start_inspections_invoked_then_dead_lettered(
+    client, clients, monkeypatch
+):
+    dlq = clients.sqs.create_queue(QueueName="quality-inspection-local-uploads-dlq")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq)
+    event = sqs_event(sqs_record("{\"Records\": 5}", "7d1a0b1e-0002-4000-8000-000000000002"))
+    result = client.lambda_.invoke("start_inspections", event).payload
+    assert result == {"batchItemFailures": []}
+    [message] = clients.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    assert message["Body"] == "{\"Records\": 5}"
+    assert "no 'Records' list" in message["MessageAttributes"]["error"]["StringValue"]

@@ -181,3 +181,85 @@ def test_given_the_model_unavailable_when_classified_then_the_error_reaches_the_
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=jpeg_bytes())
     with pytest.raises(ModelEndpointUnavailable):
         classify_upload(task(), settings, s3, FakeEndpoint(error=ModelEndpointUnavailable("throttled")))
+
+
+# --- unmatched uploads and exact versions ---------------------------------------------------------------
+
+
+class NoS3:
+    """An S3 client that must not be used."""
+
+    def get_object(self, **kwargs):
+        raise AssertionError(f"S3 was read: {kwargs}")
+
+
+def test_given_an_unmatched_upload_when_classified_then_rejected_at_once_with_its_reason(settings):
+    # GIVEN the input the starter makes for an object whose key names no product
+    unmatched = task(key="uploads/a/b/c.jpg") | {
+        "product_id": "_unmatched",
+        "capture_id": "c",
+        "rejection": "the key is 2 folders deep under uploads/; photos go to uploads/<product_id>/<file>",
+    }
+    endpoint = FakeEndpoint()
+    # WHEN it is classified
+    result = classify_upload(unmatched, settings, NoS3(), endpoint)
+    # THEN it is rejected with that reason, without reading S3 or asking the model
+    assert result == {"status": "rejected", "reason": unmatched["rejection"]}
+    assert endpoint.calls == []
+
+
+@pytest.fixture
+def versioned_s3(s3):
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+def test_given_a_key_overwritten_since_the_upload_when_classified_then_the_uploaded_version_is_read(versioned_s3, settings):
+    # GIVEN a photo uploaded to a versioned bucket, then another object written to the same key
+    first = versioned_s3.put_object(Bucket=BUCKET, Key=KEY, Body=jpeg_bytes(64, 48))["VersionId"]
+    versioned_s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"overwritten: not a photo")
+    endpoint = FakeEndpoint()
+    # WHEN the first upload's inspection classifies it (its event named the first version)
+    result = classify_upload(task() | {"version_id": first}, settings, versioned_s3, endpoint)
+    # THEN exactly that version is what the model saw
+    assert result["status"] == "classified"
+    assert (result["image"]["width"], result["image"]["height"]) == (64, 48)
+    assert len(endpoint.calls) == 1
+
+
+def test_given_a_version_id_when_read_then_get_object_names_that_version(settings):
+    calls = []
+
+    class Spy:
+        def get_object(self, **kwargs):
+            calls.append(kwargs)
+            raise s3_error("NoSuchKey", 404)
+
+    classify_upload(task() | {"version_id": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"}, settings, Spy(), FakeEndpoint())
+    classify_upload(task(), settings, Spy(), FakeEndpoint())
+    assert calls == [
+        {"Bucket": BUCKET, "Key": KEY, "VersionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"},
+        {"Bucket": BUCKET, "Key": KEY},
+    ]
+
+
+def test_given_the_uploaded_version_deleted_when_classified_then_rejected_as_gone(versioned_s3, settings):
+    # GIVEN the uploaded version permanently deleted, while a newer version of the key exists
+    first = versioned_s3.put_object(Bucket=BUCKET, Key=KEY, Body=jpeg_bytes())["VersionId"]
+    versioned_s3.put_object(Bucket=BUCKET, Key=KEY, Body=jpeg_bytes(32, 32))
+    versioned_s3.delete_object(Bucket=BUCKET, Key=KEY, VersionId=first)
+    endpoint = FakeEndpoint()
+    # WHEN it is classified
+    result = classify_upload(task() | {"version_id": first}, settings, versioned_s3, endpoint)
+    # THEN it is rejected as gone (the newer version is not inspected in its place)
+    assert result == {
+        "status": "rejected",
+        "reason": f"s3://{BUCKET}/{KEY} (version {first}) no longer exists; upload the photo again.",
+    }
+    assert endpoint.calls == []
+
+
+def test_given_s3_answering_no_such_version_when_classified_then_rejected_as_gone(settings):
+    result = classify_upload(task() | {"version_id": "v1"}, settings, FailingS3(s3_error("NoSuchVersion", 404)), FakeEndpoint())
+    assert result["status"] == "rejected"
+    assert "(version v1) no longer exists" in result["reason"]

@@ -5,10 +5,13 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.keys import (
+    UNMATCHED_PRODUCT_ID,
     InvalidProductId,
+    UnmatchedUpload,
     UploadedImage,
     new_capture_id,
     parse_upload_key,
+    read_upload_key,
     upload_key,
     validate_product_id,
 )
@@ -81,7 +84,7 @@ def test_given_capture_ids_made_later_when_sorted_then_they_sort_chronologically
 
 
 @pytest.mark.parametrize("prefix", ["uploads/", "factory/line-3/"])
-@pytest.mark.parametrize("extension", ["jpg", "png"])
+@pytest.mark.parametrize("extension", ["jpg", "png", "tif", "bmp"])
 def test_given_an_upload_key_when_parsed_then_product_and_capture_come_back(prefix, extension):
     capture_id = new_capture_id()
     key = upload_key(prefix, "PCB-0042", capture_id, extension)
@@ -94,7 +97,11 @@ def test_given_an_invalid_product_id_when_making_a_key_then_no_key_is_made():
         upload_key("uploads/", "../other-bucket-area", "20240514T092107532000Z-0a1b2c3d", "jpg")
 
 
-@pytest.mark.parametrize("key", ["uploads/PCB-1/x.JPG", "uploads/PCB-1/x.jpeg", "uploads/PCB-1/x.Png"])
+@pytest.mark.parametrize(
+    "key",
+    ["uploads/PCB-1/x.JPG", "uploads/PCB-1/x.jpeg", "uploads/PCB-1/x.Png", "uploads/PCB-1/x.tif",
+     "uploads/PCB-1/x.TIFF", "uploads/PCB-1/x.bmp"],
+)
 def test_given_image_extensions_in_any_case_when_parsed_then_accepted(key):
     assert parse_upload_key("uploads/", key) == UploadedImage(product_id="PCB-1", capture_id="x")
 
@@ -128,3 +135,31 @@ def test_given_a_camera_writing_straight_under_the_prefix_when_parsed_then_the_f
 )
 def test_given_a_key_that_is_no_inspectable_upload_when_parsed_then_none(key, why):
     assert parse_upload_key("uploads/", key) is None, why
+
+
+@pytest.mark.parametrize(
+    "key, reason",
+    [
+        ("uploads/board one.jpg", "the file name 'board one' is not a valid product id (1 to 128 characters"),
+        ("uploads/board one/x.jpg", "the key's folder 'board one' is not a valid product id ("),
+        ("uploads/./x.jpg", "the key's folder '.' is not a valid product id ("),
+        ("uploads/a/b/c.jpg", "the key is 2 folders deep under uploads/; photos go to uploads/<product_id>/<file>"),
+        ("uploads/PCB-1/x.gif", "the file 'x.gif' is not a photo: only .jpg, .jpeg and .png files are inspected"),
+    ],
+)
+def test_given_a_key_under_the_prefix_that_names_no_product_when_read_then_unmatched_with_the_reason(key, reason):
+    upload = read_upload_key("uploads/", key)
+    assert isinstance(upload, UnmatchedUpload)
+    assert upload.product_id == UNMATCHED_PRODUCT_ID
+    assert upload.reason.startswith(reason)
+    assert parse_upload_key("uploads/", key) is None
+
+
+def test_given_the_reserved_unmatched_product_id_when_validated_then_no_real_product_can_have_it():
+    with pytest.raises(InvalidProductId):
+        validate_product_id(UNMATCHED_PRODUCT_ID)
+
+
+@pytest.mark.parametrize("key", ["images/PCB-1/x.jpg", "uploads/", "uploads/PCB-1/"])
+def test_given_a_key_that_is_no_upload_when_read_then_none(key):
+    assert read_upload_key("uploads/", key) is None

@@ -4,9 +4,10 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from chalicelib.s3_events import MalformedEvent, UploadEvent, upload_events
+from chalicelib.keys import UNMATCHED_PRODUCT_ID
+from chalicelib.s3_events import MalformedEvent, UploadEvent, read_message, upload_events
 
-from .helpers import BUCKET, s3_message, s3_record, s3_test_event
+from .helpers import BUCKET, eventbridge_object_created, s3_message, s3_record, s3_test_event, sns_envelope
 
 PREFIX = "uploads/"
 
@@ -80,24 +81,63 @@ def test_given_a_key_with_an_encoded_slash_in_a_name_when_read_then_decoded_befo
     # "%2F" decodes to "/": the key has 3 levels under the prefix, which is no upload of ours.
     record = s3_record("x", encode=lambda _: quote("uploads/line-3/PCB-1/x.jpg", safe=""))
     events, skipped = upload_events(s3_message(record), PREFIX)
-    assert events == []
-    assert skipped[0]["key"] == "uploads/line-3/PCB-1/x.jpg"
+    assert skipped == []
+    assert (events[0].key, events[0].product_id) == ("uploads/line-3/PCB-1/x.jpg", UNMATCHED_PRODUCT_ID)
+    assert "2 folders deep" in events[0].rejection
 
 
 @pytest.mark.parametrize(
-    "key",
+    "key, capture_id, reasons",
     [
-        "exports/PCB-0042/report.jpg",
-        "uploads/PCB-0042/notes.txt",
-        "uploads/PCB-0042/scan.gif",
-        "uploads/line-3/PCB-0042/x.jpg",
-        "uploads/-bad/x.jpg",
+        ("uploads/board one.jpg", "board one", ["the file name 'board one' is not a valid product id ("]),
+        ("uploads/board one/x.jpg", "x", ["the key's folder 'board one' is not a valid product id ("]),
+        ("uploads/-bad/x.jpg", "x", ["the key's folder '-bad' is not a valid product id ("]),
+        ("uploads//x.jpg", "x", ["the key's folder '' is not a valid product id ("]),
+        ("uploads/a/b/c.jpg", "c", ["the key is 2 folders deep under uploads/; photos go to uploads/<product_id>/"]),
+        ("uploads/line-3/PCB-0042/x.jpg", "x", ["the key is 2 folders deep"]),
+        ("uploads/PCB-0042/notes.txt", "notes", ["the file 'notes.txt' is not a photo: only .jpg, .jpeg and .png"]),
+        ("uploads/PCB-0042/scan.gif", "scan", ["the file 'scan.gif' is not a photo"]),
+        ("uploads/PCB-0042/README", "README", ["the file 'README' is not a photo"]),
+        ("uploads/a/b/notes.pdf", "notes", ["the file 'notes.pdf' is not a photo", "2 folders deep"]),
     ],
 )
-def test_given_keys_that_are_not_images_under_the_prefix_when_read_then_skipped_with_key_and_reason(key):
+def test_given_an_object_under_the_prefix_that_names_no_product_when_read_then_an_unmatched_upload_with_the_reason(
+    key, capture_id, reasons
+):
+    # GIVEN a created object under the upload prefix whose key is no photo of a product
+    # WHEN the notification is read
+    events, skipped = upload_events(s3_message(s3_record(key, size=1234)), PREFIX)
+    # THEN it is still an upload: recorded under the reserved product id, with its real key and every reason
+    assert skipped == []
+    [event] = events
+    assert (event.key, event.product_id, event.capture_id, event.size) == (key, UNMATCHED_PRODUCT_ID, capture_id, 1234)
+    assert event.version_id == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    for reason in reasons:
+        assert reason in event.rejection
+    assert event.as_execution_input("x")["rejection"] == event.rejection
+
+
+def test_given_an_unmatched_upload_when_made_execution_input_then_it_carries_the_rejection_and_reserved_product():
+    key = "uploads/board one.jpg"
+    event = upload_events(s3_message(s3_record(key)), PREFIX)[0][0]
+    execution_input = event.as_execution_input("_unmatched-abc")
+    assert execution_input["product_id"] == "_unmatched"
+    assert execution_input["key"] == key
+    assert execution_input["rejection"].startswith("the file name 'board one' is not a valid product id")
+
+
+@pytest.mark.parametrize(
+    "key, reason",
+    [
+        ("exports/PCB-0042/report.jpg", "not under uploads/; not an upload"),
+        ("uploadsX/PCB-0042/report.jpg", "not under uploads/; not an upload"),
+        ("uploads/PCB-0042/", "a folder placeholder; not an upload"),
+    ],
+)
+def test_given_keys_that_are_no_upload_when_read_then_skipped_with_key_and_reason(key, reason):
     events, skipped = upload_events(s3_message(s3_record(key)), PREFIX)
     assert events == []
-    assert skipped == [{"key": key, "reason": "not an image (.jpg/.jpeg/.png) under uploads/<product_id>/"}]
+    assert skipped == [{"key": key, "reason": reason}]
 
 
 @pytest.mark.parametrize("event_name", ["ObjectRemoved:Delete", "ObjectRestore:Completed", "ObjectTagging:Put"])
@@ -123,8 +163,12 @@ def test_given_a_mixed_message_when_read_then_images_are_events_and_the_rest_is_
         s3_record("uploads/PCB-3/b.png"),
     )
     events, skipped = upload_events(body, PREFIX)
-    assert [event.key for event in events] == ["uploads/PCB-1/a.jpg", "uploads/PCB-3/b.png"]
-    assert [skip["key"] for skip in skipped] == ["uploads/PCB-1/a.jpg", "uploads/PCB-2/readme.md"]
+    assert [(event.key, event.product_id) for event in events] == [
+        ("uploads/PCB-1/a.jpg", "PCB-1"),
+        ("uploads/PCB-2/readme.md", UNMATCHED_PRODUCT_ID),
+        ("uploads/PCB-3/b.png", "PCB-3"),
+    ]
+    assert [skip["key"] for skip in skipped] == ["uploads/PCB-1/a.jpg"]
 
 
 def test_given_an_unversioned_bucket_when_read_then_version_is_empty():
@@ -142,6 +186,7 @@ def test_given_another_prefix_when_read_then_keys_under_it_are_the_uploads():
 def test_given_an_event_when_made_execution_input_then_it_carries_what_the_tasks_need():
     record = s3_record("uploads/PCB-1/a.jpg", size=99, sequencer="0066433B1F7D9A5C21")
     event = upload_events(s3_message(record), PREFIX)[0][0]
+    assert "rejection" not in event.as_execution_input("PCB-1-abc")  # only unmatched uploads carry one
     assert event.as_execution_input("PCB-1-abc") == {
         "inspection_id": "PCB-1-abc",
         "bucket": BUCKET,
@@ -185,3 +230,95 @@ def test_given_one_malformed_record_among_good_ones_when_read_then_the_whole_mes
     body = json.dumps({"Records": [good, {"eventName": "ObjectCreated:Put"}]})
     with pytest.raises(MalformedEvent):
         upload_events(body, PREFIX)
+
+
+# --- EventBridge "Object Created" events and SNS-wrapped notifications -----------------------------------
+
+
+def test_given_an_eventbridge_object_created_event_when_read_then_every_field_comes_from_its_detail():
+    # GIVEN an EventBridge event from S3 (EventBridge rule -> SQS target); its key is NOT URL-encoded
+    key = "uploads/PCB-0042/capture 1+2.jpg"
+    body = eventbridge_object_created(key, size=777, etag="0a1b", sequencer="0066433B1F7D9A5C2F", version_id="v7",
+                                      time="2024-05-14T09:21:07Z")
+    # WHEN it is read
+    events, skipped = upload_events(body, PREFIX)
+    # THEN it is the upload the direct S3 notification of that object gives, key as it is ('+' stays '+')
+    direct, _ = upload_events(s3_message(s3_record(key, size=777, etag="0a1b", sequencer="0066433B1F7D9A5C2F",
+                                                   version_id="v7", event_time="2024-05-14T09:21:07Z")), PREFIX)
+    assert skipped == []
+    assert events == direct
+    assert (events[0].key, events[0].capture_id, events[0].version_id) == (key, "capture 1+2", "v7")
+
+
+def test_given_an_eventbridge_event_for_an_unversioned_bucket_when_read_then_version_is_empty():
+    events, _ = upload_events(eventbridge_object_created("uploads/PCB-1/a.jpg", version_id=None), PREFIX)
+    assert events[0].version_id == ""
+
+
+def test_given_an_eventbridge_event_for_an_odd_key_when_read_then_an_unmatched_upload_with_the_reason():
+    events, _ = upload_events(eventbridge_object_created("uploads/a/b/c.jpg"), PREFIX)
+    assert (events[0].key, events[0].product_id) == ("uploads/a/b/c.jpg", UNMATCHED_PRODUCT_ID)
+    assert "2 folders deep" in events[0].rejection
+
+
+@pytest.mark.parametrize("detail_type", ["Object Deleted", "Object Restore Completed", "Object Tags Added"])
+def test_given_eventbridge_events_other_than_creation_when_read_then_skipped_naming_the_event(detail_type):
+    events, skipped = upload_events(eventbridge_object_created("uploads/PCB-1/a.jpg", detail_type=detail_type), PREFIX)
+    assert events == []
+    assert skipped == [{"key": "uploads/PCB-1/a.jpg", "reason": f"EventBridge event {detail_type!r} is not an object creation"}]
+
+
+def test_given_an_s3_notification_wrapped_by_sns_when_read_then_read_like_a_direct_one():
+    # GIVEN S3 -> SNS topic -> SQS queue without raw message delivery: the notification is the envelope's Message
+    notification = s3_message(s3_record("uploads/PCB-0042/capture 1.jpg", sequencer="0066433B1F7D9A5C22"))
+    # WHEN it is read
+    wrapped, direct = upload_events(sns_envelope(notification), PREFIX), upload_events(notification, PREFIX)
+    # THEN it gives exactly what the direct notification gives
+    assert wrapped == direct
+    assert [(event.key, event.sequencer) for event in wrapped[0]] == [("uploads/PCB-0042/capture 1.jpg", "0066433B1F7D9A5C22")]
+
+
+def test_given_the_s3_test_event_wrapped_by_sns_when_read_then_skipped():
+    events, skipped = upload_events(sns_envelope(s3_test_event()), PREFIX)
+    assert events == []
+    assert "s3:TestEvent" in skipped[0]["reason"]
+
+
+def test_given_an_eventbridge_event_wrapped_by_sns_when_read_then_read_too():
+    events, _ = upload_events(sns_envelope(eventbridge_object_created("uploads/PCB-1/a.jpg")), PREFIX)
+    assert [event.product_id for event in events] == ["PCB-1"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (sns_envelope("not json at all"), "the SNS notification's Message is not JSON"),
+        (sns_envelope('["uploads/PCB-1/a.jpg"]'), "the SNS notification's Message is not a JSON object"),
+        (json.dumps({"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t"}), "no 'Message' string"),
+        (json.dumps({"Type": "SubscriptionConfirmation", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+                     "Message": "You have chosen to subscribe", "SubscribeURL": "https://sns.example/confirm"}),
+         "SNS message of type 'SubscriptionConfirmation' is not a notification"),
+        (json.dumps({"detail-type": "Object Created", "source": "aws.ec2", "detail": {}}), "source 'aws.ec2', not aws.s3"),
+        (json.dumps({"detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": "b"}}}),
+         "lacks detail.bucket.name or detail.object.key"),
+        (json.dumps({"detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": "b"},
+                     "object": {"key": 7}}}), "must be strings"),
+        (json.dumps({"detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": "b"},
+                     "object": {"key": "uploads/PCB-1/a.jpg", "size": "big"}}}), "size 'big' is not a number"),
+    ],
+)
+def test_given_an_envelope_that_holds_no_s3_event_when_read_then_malformed_event(body, message):
+    with pytest.raises(MalformedEvent) as raised:
+        read_message(body, PREFIX)
+    assert message in str(raised.value)
+
+
+def test_given_one_malformed_record_among_good_ones_when_read_as_a_message_then_the_good_ones_are_still_uploads():
+    # GIVEN a message whose second record can never be read
+    body = json.dumps({"Records": [s3_record("uploads/PCB-1/a.jpg"), {"eventName": "ObjectCreated:Put"},
+                                   s3_record("uploads/PCB-2/b.jpg")]})
+    # WHEN it is read as a message
+    message = read_message(body, PREFIX)
+    # THEN the readable uploads are kept and the bad record is named with its reason
+    assert [event.key for event in message.events] == ["uploads/PCB-1/a.jpg", "uploads/PCB-2/b.jpg"]
+    assert message.malformed == ["record 1: record lacks eventName, s3.bucket.name or s3.object.key"]
