@@ -9,6 +9,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from .lambda_dispatch import LambdaDispatcher, lambda_middleware
+from .s3_event_fields import install as install_s3_event_fields
 
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
@@ -47,6 +48,8 @@ class LocalAws:
     def start(self) -> "LocalAws":
         # moto's Step Functions interpreter calls Lambda and the other services at localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
+        # moto's S3 events lack versionId and sequencer; the app needs both (see s3_event_fields).
+        install_s3_event_fields()
         self._thread.start()
         response = requests.post(
             f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
