@@ -15,6 +15,7 @@ from training.sagemaker.cli import add_sagemaker_commands
 from . import paths
 from .client import ApiClient, ApiError, image_files
 from .deploy import add_deploy_commands
+from .faults import add_fault_command
 from .inspections import inspect_files, print_reports
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     _api_key_option(results)
     results.set_defaults(func=cmd_results)
 
+    add_fault_command(commands)
     add_deploy_commands(commands)
     add_sagemaker_commands(commands)
     return parser

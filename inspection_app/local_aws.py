@@ -8,6 +8,7 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from .faults import FaultTable, aws_service, control_middleware, fault_middleware
 from .lambda_dispatch import LambdaDispatcher, lambda_middleware
 from .s3_event_fields import install as install_s3_event_fields
 
@@ -30,10 +31,14 @@ def local_aws_environment(moto_url: str, model_url: str) -> dict:
 
 
 class LocalAws:
-    """A moto server whose Lambda Invoke requests run the Chalice app's handlers in-process."""
+    """A moto server whose Lambda Invoke requests run the Chalice app's handlers in-process, with fault injection."""
 
-    def __init__(self, dispatcher: LambdaDispatcher, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, dispatcher: LambdaDispatcher, host: str = "127.0.0.1", port: int = 0,
+                 faults: FaultTable | None = None):
         app = lambda_middleware(dispatcher, DomainDispatcherApplication(create_backend_app))
+        # Injected outages (DynamoDB, SNS, S3 reads) answer before moto; /_inspection/faults controls them.
+        self.faults = faults or FaultTable()
+        app = control_middleware(self.faults, fault_middleware(self.faults, app, aws_service))
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
 

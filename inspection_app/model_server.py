@@ -13,6 +13,8 @@ import threading
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from .faults import FaultTable, fault_middleware
+
 _INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 ACCEPTED_CONTENT_TYPES = frozenset({"application/x-image", "image/jpeg", "image/png"})
 
@@ -64,8 +66,11 @@ class ModelEndpointApp:
 class LocalModelEndpoint:
     """The model endpoint app on a loopback port, in a background thread."""
 
-    def __init__(self, predictor, endpoint_name: str, host: str = "127.0.0.1", port: int = 0):
-        self._server = make_server(host, port, ModelEndpointApp(predictor, endpoint_name), threaded=True)
+    def __init__(self, predictor, endpoint_name: str, host: str = "127.0.0.1", port: int = 0,
+                 faults: FaultTable | None = None):
+        self.faults = faults or FaultTable()  # an injected "model" fault fails every request
+        app = fault_middleware(self.faults, ModelEndpointApp(predictor, endpoint_name), lambda environ: "model")
+        self._server = make_server(host, port, app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="model-endpoint", daemon=True)
 
     @property

@@ -19,6 +19,7 @@ from chalicelib.settings import Settings
 from .alerts_inbox import AlertInbox
 from .api_server import LocalApi
 from .chalice_stage import load_app_module, stage_config
+from .faults import FaultTable
 from .lambda_dispatch import LambdaDispatcher
 from .local_aws import LOCAL_REGION, LocalAws, local_aws_environment
 from .model_server import LocalModelEndpoint
@@ -69,9 +70,11 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
 
     with open(log_file, "a", buffering=1) as log_stream:
         logs.configure(log_stream)
-        model_endpoint = LocalModelEndpoint(predictor, config.environment_variables["SAGEMAKER_ENDPOINT_NAME"]).start()
+        faults = FaultTable()  # one table: `inspection-app fault` reaches the model endpoint via the AWS port
+        model_endpoint = LocalModelEndpoint(predictor, config.environment_variables["SAGEMAKER_ENDPOINT_NAME"],
+                                            faults=faults).start()
         dispatcher = LambdaDispatcher(chalice_app.handler_map, f"{config.app_name}-{STAGE}-")
-        aws = LocalAws(dispatcher).start()
+        aws = LocalAws(dispatcher, faults=faults).start()
         environment = {
             **config.environment_variables,
             **local_aws_environment(aws.url, model_endpoint.url),
