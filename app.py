@@ -4,6 +4,7 @@ import os
 from chalice import BadRequestError, Chalice, Response
 
 from chalicelib import inspection, starter, uploads
+from chalicelib.api_errors import middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
 from chalicelib.endpoint import SageMakerEndpoint
@@ -14,6 +15,13 @@ from chalicelib.settings import Settings
 
 app = Chalice(app_name="quality-inspection")
 clients = AwsClients()
+
+
+@app.middleware("http")
+def answer_errors_in_one_shape(event, get_response):
+    """Body limits (413, 400 too deep), and every error as {"error", "message"}: chalicelib/api_errors.py."""
+    return api_error_middleware(event, get_response, app.routes)
+
 
 # Read at deploy time: the queue S3 sends upload events to (created by the resource stack).
 UPLOAD_QUEUE = os.environ.get("INSPECTION_UPLOAD_QUEUE", "quality-inspection-uploads")

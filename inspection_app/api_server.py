@@ -2,12 +2,39 @@
 from __future__ import annotations
 
 import functools
+import json
 import threading
 
-from chalice.local import ChaliceRequestHandler, create_local_server
+from chalice.local import ChaliceRequestHandler, LocalGatewayException, create_local_server
+
+from chalicelib.api_errors import error_body
 
 
-class _QuietRequestHandler(ChaliceRequestHandler):
+def gateway_error(error: LocalGatewayException, method: str, path: str) -> tuple[int, bytes]:
+    """What Chalice's local gateway answers itself, in the app's error shape.
+
+    It answers a path no route matches with API Gateway's 403 "Missing Authentication Token"; that is 404
+    NotFound here, as it is in the cloud with the gateway responses `inspection-app deploy` sets.
+    """
+    if error.CODE == 403 and (error.headers or {}).get("x-amzn-ErrorType") == "UnauthorizedException":
+        return 404, json.dumps(error_body("NotFound", f"No route {method} {path.split('?')[0]}.")).encode()
+    try:
+        answer = json.loads(error.body or b"{}")
+        message = str(answer.get("message") or answer.get("Message") or "")
+    except (ValueError, AttributeError):
+        message = ""
+    code = {401: "Unauthorized", 403: "Forbidden"}.get(error.CODE, "InternalServerError")
+    return error.CODE, json.dumps(error_body(code, message or code)).encode()
+
+
+class _RequestHandler(ChaliceRequestHandler):
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        status, body = gateway_error(error, self.command, self.path)
+        headers = {k: v for k, v in (error.headers or {}).items() if k.lower() != "content-type"}
+        self._send_http_response(status, {**headers, "Content-Type": "application/json"}, body)
+
+
+class _QuietRequestHandler(_RequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         pass
 
@@ -15,10 +42,11 @@ class _QuietRequestHandler(ChaliceRequestHandler):
 class LocalApi:
     def __init__(self, chalice_app, config, host: str = "127.0.0.1", port: int = 8000, *, quiet: bool = False):
         self._server = create_local_server(chalice_app, config, host, port)
-        if quiet:  # no access log line per request, e.g. while a demo prints its own table
-            self._server.server.RequestHandlerClass = functools.partial(
-                _QuietRequestHandler, app_object=self._server.app_object, config=config
-            )
+        # Errors of the local gateway in the app's shape; with `quiet`, no access log line per request (e.g.
+        # while a demo prints its own table).
+        self._server.server.RequestHandlerClass = functools.partial(
+            _QuietRequestHandler if quiet else _RequestHandler, app_object=self._server.app_object, config=config
+        )
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="local-api", daemon=True)
 
     @property

@@ -72,23 +72,25 @@ class RunningStack:
         return self.session.client(service, endpoint_url=self.info["aws_url"])
 
 
-@pytest.fixture(scope="session")
-def stack(model_dir, tmp_path_factory) -> RunningStack:
-    home = tmp_path_factory.mktemp("stack-home")
+def running_stack(model_dir: Path, home: Path, *options: str):
+    """`inspection-app up` in a subprocess until the generator is closed; yields a RunningStack."""
     ready = home / "ready.json"
     env = {**os.environ, "INSPECTION_APP_HOME": str(home)}
     for name in [n for n in env if n.startswith("AWS_")]:
         env.pop(name)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "inspection_app", "up", "--model-dir", str(model_dir), "--port", "0",
-         "--ready-file", str(ready)],
-        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    # A file, not a pipe: a stack that prints many alerts must never block on a full pipe.
+    output = home / "stack-output.txt"
+    with open(output, "w") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "inspection_app", "up", "--model-dir", str(model_dir), "--port", "0",
+             "--ready-file", str(ready), *options],
+            cwd=PROJECT_DIR, env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True,
+        )
     deadline = time.monotonic() + 90
     while not ready.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"embedded stack did not start:\n{process.stdout.read()}")
+            pytest.fail(f"embedded stack did not start:\n{output.read_text()}")
         time.sleep(0.2)
     yield RunningStack(json.loads(ready.read_text()))
     process.send_signal(signal.SIGINT)
@@ -97,7 +99,12 @@ def stack(model_dir, tmp_path_factory) -> RunningStack:
     except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail("embedded stack did not stop within 30 s of Ctrl-C")
-    assert process.returncode == 0, process.stdout.read()
+    assert process.returncode == 0, output.read_text()
+
+
+@pytest.fixture(scope="session")
+def stack(model_dir, tmp_path_factory) -> RunningStack:
+    yield from running_stack(model_dir, tmp_path_factory.mktemp("stack-home"))
 
 
 @pytest.fixture(scope="session")

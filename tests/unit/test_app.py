@@ -231,7 +231,7 @@ def test_given_a_text_file_named_jpg_when_classify_image_invoked_then_rejected_w
     clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=b"not a photo\n")
     result = client.lambda_.invoke("classify_image", task_input()).payload
     assert result["status"] == "rejected"
-    assert "not a JPEG or PNG" in result["reason"]
+    assert "not an image in an accepted format" in result["reason"]
     assert model.sent == []
 
 
@@ -337,3 +337,106 @@ def test_given_an_unreadable_message_and_a_dead_letter_queue_when_start_inspecti
     [message] = clients.sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
     assert message["Body"] == "{\"Records\": 5}"
     assert "no 'Records' list" in message["MessageAttributes"]["error"]["StringValue"]
+
+
+# --- every error in the app's shape: {"error": ..., "message": ...} ---------------------------------------
+
+
+def assert_app_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    body = json.loads(response.body)
+    assert set(body) == {"error", "message"} and body["error"] == code and body["message"]
+    return body
+
+
+def nested(depth: int) -> bytes:
+    """A request body whose `extra` holds lists `depth - 1` deep (the object itself is the first level)."""
+    return b'{"product_id": "PCB-0042", "extra": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+
+
+def test_given_json_nested_1000_deep_when_posted_then_400_not_a_recursion_error(client):
+    response = client.http.post("/uploads", headers=JSON, body=b"[" * 1000 + b"]" * 1000)
+    body = assert_app_error(response, 400, "InvalidRequestBody")
+    assert "16 levels" in body["message"]
+    assert response.headers["Access-Control-Allow-Origin"] == "*"  # a browser can read why
+
+
+def test_given_json_as_deep_as_allowed_when_posted_then_the_view_answers(client):
+    from chalicelib.api_errors import MAX_JSON_DEPTH
+
+    assert client.http.post("/uploads", headers=JSON, body=nested(MAX_JSON_DEPTH)).status_code == 201
+    assert_app_error(client.http.post("/uploads", headers=JSON, body=nested(MAX_JSON_DEPTH + 1)), 400,
+                     "InvalidRequestBody")
+
+
+def test_given_brackets_inside_strings_when_posted_then_they_do_not_count_as_nesting(client):
+    body = json.dumps({"product_id": "PCB-0042", "note": "[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{{{{{{\\\"["}).encode()
+    assert client.http.post("/uploads", headers=JSON, body=body).status_code == 201
+
+
+def test_given_a_body_over_16_kib_when_posted_then_413(client):
+    from chalicelib.api_errors import MAX_BODY_BYTES
+
+    padding = "x" * MAX_BODY_BYTES
+    response = client.http.post("/uploads", headers=JSON, body=json.dumps({"product_id": "PCB-0042", "p": padding}).encode())
+    body = assert_app_error(response, 413, "RequestTooLarge")
+    assert "16384" in body["message"]
+
+
+def test_given_a_body_that_is_not_json_when_posted_then_chalices_415_in_the_app_shape(client):
+    response = client.http.post("/uploads", headers={"Content-Type": "text/plain"}, body=b"PCB-0042")
+    body = assert_app_error(response, 415, "UnsupportedMediaType")
+    assert "text/plain" in body["message"]
+
+
+def test_given_a_method_the_route_lacks_when_requested_then_405_in_the_app_shape_with_allow(client):
+    response = client.http.delete("/uploads")
+    body = assert_app_error(response, 405, "MethodNotAllowed")
+    assert response.headers["Allow"] == "POST"
+    assert body["message"] == "DELETE is not allowed on /uploads; use POST."
+
+
+def test_given_a_view_that_fails_when_requested_then_a_generic_500_without_the_details(client, monkeypatch):
+    def broken(*_args):
+        raise RuntimeError("secret table name and a stack frame")
+
+    monkeypatch.setattr(app_module.uploads, "create_upload", broken)
+    for debug in (False, True):  # in debug mode Chalice would answer the traceback as text/plain
+        monkeypatch.setattr(app_module.app, "debug", debug)
+        response = post_upload(client, {"product_id": "PCB-0042"})
+        body = assert_app_error(response, 500, "InternalServerError")
+        assert "secret" not in response.body.decode() and "Traceback" not in response.body.decode()
+        assert "logged" in body["message"]
+
+
+def test_given_a_chalice_view_error_raised_when_requested_then_its_status_in_the_app_shape(client, monkeypatch):
+    from chalice import NotFoundError
+
+    def not_found(*_args):
+        raise NotFoundError("no such thing")
+
+    monkeypatch.setattr(app_module.uploads, "create_upload", not_found)
+    body = assert_app_error(post_upload(client, {"product_id": "PCB-0042"}), 404, "NotFound")
+    assert body["message"] == "no such thing"
+
+
+def test_given_the_apps_own_errors_when_answered_then_unchanged(client):
+    body = assert_app_error(client.http.get("/results/PCB-9999"), 404, "ProductNotFound")
+    assert "PCB-9999" in body["message"]
+
+
+def test_given_an_unknown_route_when_the_local_gateway_answers_then_404_in_the_app_shape():
+    # Chalice's local gateway answers it before the app (API Gateway's 403 "Missing Authentication Token");
+    # the embedded stack's server (inspection_app/api_server.py) answers 404 NotFound, as deploy makes AWS do.
+    from chalice.local import LocalGateway, LocalGatewayException
+
+    from inspection_app.api_server import gateway_error
+    from inspection_app.chalice_stage import stage_config
+
+    gateway = LocalGateway(app_module.app, stage_config("local", app_module.app))
+    with pytest.raises(LocalGatewayException) as raised:
+        gateway.handle_request("GET", "/nothing/here", {}, b"")
+    status, body = gateway_error(raised.value, "GET", "/nothing/here?x=1")
+    assert status == 404
+    assert json.loads(body) == {"error": "NotFound", "message": "No route GET /nothing/here."}

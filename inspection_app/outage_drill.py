@@ -1,0 +1,168 @@
+"""Outage drills on a running embedded stack: photos keep arriving while one service fails.
+
+A drill uploads photos through the REST API at a steady pace, injects a fault (`inspection-app fault`'s
+control API) for a while, waits until every upload has a stored result, recovers what the runbook says to
+recover (`redrive` for parked verdicts, `reinspect` for `error` verdicts), and counts: results stored, lost,
+duplicated, `error` verdicts, alerts against the alerts due, and the time to drain after the fault.
+
+Used by `benchmarks/faults.py` (10-minute outages) and by tests/e2e (seconds-long ones).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import boto3
+import requests
+
+from .client import ApiClient
+from .faults import CONTROL_PATH
+from .redrive import redrive_parked
+
+TABLE_COLUMNS = ("scenario", "photos", "stored", "lost", "duplicated", "error", "alerts", "due", "parked",
+                 "reinspected", "drain_s")
+
+
+@dataclass
+class DrillResult:
+    scenario: str
+    photos: int = 0
+    stored: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    error: int = 0
+    alerts: int = 0
+    due: int = 0
+    parked: int = 0
+    reinspected: int = 0
+    drain_s: float = 0.0
+    verdicts: dict = field(default_factory=dict)
+
+    def row(self) -> str:
+        figures = " ".join(f"{getattr(self, name)!s:>11}" for name in TABLE_COLUMNS[1:])
+        return f"{self.scenario:<28}{figures}"
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def table_header() -> str:
+    return f"{TABLE_COLUMNS[0]:<28}" + " ".join(f"{name:>11}" for name in TABLE_COLUMNS[1:])
+
+
+class Drill:
+    """Drives one running stack (`info`: the JSON `inspection-app up --ready-file` writes)."""
+
+    def __init__(self, info: dict):
+        self.info = info
+        self.api = ApiClient(info["api_url"])
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+        self._client = lambda name: session.client(name, endpoint_url=info["aws_url"])
+        self.sqs = self._client("sqs")
+        self.dynamodb = self._client("dynamodb")
+        self._alert_queue = self._subscribe_alert_reader()
+
+    def _subscribe_alert_reader(self) -> str:
+        url = self.sqs.create_queue(QueueName=f"drill-alert-reader-{int(time.time() * 1000)}")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._client("sns").subscribe(TopicArn=self.info["topic_arn"], Protocol="sqs", Endpoint=arn)
+        return url
+
+    def fault(self, service: str, seconds: float) -> None:
+        response = requests.post(f"{self.info['aws_url']}{CONTROL_PATH}", json={"service": service, "seconds": seconds},
+                                 timeout=10)
+        response.raise_for_status()
+
+    def _upload_steadily(self, photos: list[Path], prefix: str, interval: float, uploaded: list) -> None:
+        for index, photo in enumerate(photos):
+            started = time.monotonic()
+            product_id = f"{prefix}-{index:04d}"
+            upload = self.api.upload(photo, product_id)
+            uploaded.append((product_id, upload["key"]))
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    def _results(self, product_ids: set[str]) -> list[dict]:
+        """Every stored result of these products (a Scan: a drill's products are few), or [] while the
+        results store is down."""
+        items, start = [], None
+        try:
+            while True:
+                page = self.dynamodb.scan(TableName=self.info["results_table"],
+                                          **({"ExclusiveStartKey": start} if start else {}))
+                items += [item for item in page["Items"] if item["product_id"]["S"] in product_ids]
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+        except Exception:  # noqa: BLE001 - the results store may be the service that is down
+            return []
+
+    def _wait_for_results(self, uploaded: list, timeout: float, *, reinspections: int = 0) -> list[dict]:
+        """Results once every upload has one (and `reinspections` reinspections are stored too)."""
+        products = {product_id for product_id, _ in uploaded}
+        deadline = time.monotonic() + timeout
+        while True:
+            results = self._results(products)
+            originals = {r["key"] for r in results if "reinspection_of" not in r}
+            again = sum("reinspection_of" in r for r in results)
+            if (all(key in originals for _, key in uploaded) and again >= reinspections) or time.monotonic() > deadline:
+                return results
+            time.sleep(1)
+
+    def _alerts(self, wait: float) -> list[dict]:
+        alerts, deadline = [], time.monotonic() + wait
+        while time.monotonic() < deadline:
+            messages = self.sqs.receive_message(QueueUrl=self._alert_queue, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=1).get("Messages", [])
+            for message in messages:
+                alerts.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self._alert_queue, ReceiptHandle=message["ReceiptHandle"])
+        return alerts
+
+    def run(self, scenario: str, service: str | None, outage_seconds: float, photos: list[Path], *,
+            interval: float, fault_after: float, timeout: float, recover: bool = True,
+            alert_wait: float = 5.0) -> DrillResult:
+        """Upload `photos` one every `interval` s; `fault_after` s in, fail `service` for `outage_seconds`."""
+        uploaded: list = []
+        uploader = threading.Thread(target=self._upload_steadily, args=(photos, scenario, interval, uploaded))
+        uploader.start()
+        time.sleep(fault_after)
+        if service:
+            self.fault(service, outage_seconds)
+        fault_ends = time.monotonic() + (outage_seconds if service else 0)
+        uploader.join()
+        results = self._wait_for_results(uploaded, timeout=max(0.0, fault_ends - time.monotonic()) + timeout)
+        drained = time.monotonic()
+        result = DrillResult(scenario=scenario, photos=len(uploaded))
+        if recover:
+            result.parked = redrive_parked(self.sqs, self._client("stepfunctions"),
+                                           self.info["parked_verdict_queue_url"], self.info["state_machine_arn"])["redriven"]
+            errors = sum(r["verdict"] == "error" for r in results)
+            if errors:
+                result.reinspected = self.api.reinspect("error", since="2000-01-01T00:00:00Z")["count"]
+            if result.parked or result.reinspected:
+                results = self._wait_for_results(uploaded, timeout, reinspections=result.reinspected)
+                drained = time.monotonic()
+        return self._count(result, uploaded, results, drained - fault_ends, alert_wait)
+
+    def _count(self, result: DrillResult, uploaded: list, results: list[dict], drain: float,
+               alert_wait: float) -> DrillResult:
+        originals = Counter(r["key"] for r in results if "reinspection_of" not in r)
+        keys = [key for _, key in uploaded]
+        result.stored = sum(key in originals for key in keys)
+        result.lost = len(keys) - result.stored
+        result.duplicated = sum(count - 1 for count in originals.values())
+        result.error = sum(r["verdict"] == "error" for r in results)
+        result.verdicts = dict(Counter(r["verdict"] for r in results))
+        # One defect alert per defective result and one not-inspected alert per error result.
+        result.due = sum(r["verdict"] in ("defective", "error") for r in results)
+        # Read until the alerts stop coming: more than are due would be duplicates.
+        alerts = self._alerts(alert_wait)
+        while more := self._alerts(alert_wait):
+            alerts += more
+        result.alerts = len(alerts)
+        result.drain_s = round(max(0.0, drain), 1)
+        return result
