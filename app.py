@@ -3,7 +3,7 @@ import os
 
 from chalice import BadRequestError, Chalice, Response
 
-from chalicelib import inspection, starter, uploads
+from chalicelib import inspection, reinspection, starter, uploads
 from chalicelib.api_errors import middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
@@ -59,14 +59,18 @@ def record_verdict(event, context):
     return result
 
 
+def _json_request():
+    """The request's JSON body, or None when it is not JSON (answered like any other malformed request)."""
+    try:
+        return app.current_request.json_body
+    except BadRequestError:
+        return None
+
+
 @app.route("/uploads", methods=["POST"], cors=True, api_key_required=True)
 def create_upload():
     try:
-        request = app.current_request.json_body
-    except BadRequestError:  # not JSON: answered like any other malformed request
-        request = None
-    try:
-        body = uploads.create_upload(request, Settings.from_env(), clients.s3)
+        body = uploads.create_upload(_json_request(), Settings.from_env(), clients.s3)
     except (InvalidProductId, uploads.InvalidUploadRequest) as error:
         return _error(400, "InvalidUploadRequest", str(error))
     return Response(body=body, status_code=201)
@@ -82,3 +86,15 @@ def get_results(product_id):
         return _error(400, "InvalidProductId", str(error))
     except ProductNotFound as error:
         return _error(404, "ProductNotFound", str(error))
+
+
+@app.route("/reinspections", methods=["POST"], cors=True, api_key_required=True)
+def create_reinspections():
+    settings = Settings.from_env()
+    try:
+        body = reinspection.reinspect(_json_request(), _results_store(settings), clients.stepfunctions,
+                                      settings.state_machine_arn)
+    except reinspection.InvalidReinspectionRequest as error:
+        return _error(400, "InvalidReinspectionRequest", str(error))
+    log("reinspections started", verdict=body["verdict"], since=body["since"], count=body["count"])
+    return Response(body=body, status_code=202)

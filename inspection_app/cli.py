@@ -40,11 +40,12 @@ def _no_model(model_dir: Path, error: Exception) -> SystemExit:
 
 
 @contextmanager
-def running_stack(predictor, port: int, on_alert=None, quiet: bool = False):
+def running_stack(predictor, port: int, on_alert=None, quiet: bool = False, retry_window_seconds: int | None = None):
     """The embedded stack serving `predictor` (see `load_predictor`), its API on `port`."""
     from .stack import embedded_stack  # noqa: PLC0415 - moto is heavy; only the stack needs it
 
-    with embedded_stack(predictor, api_port=port, log_file=paths.log_file(), on_alert=on_alert, quiet=quiet) as running:
+    with embedded_stack(predictor, api_port=port, log_file=paths.log_file(), on_alert=on_alert, quiet=quiet,
+                        retry_window_seconds=retry_window_seconds) as running:
         yield running
 
 
@@ -63,7 +64,8 @@ def _serve(args) -> int:
     def show_alert(alert):
         print(f"\nALERT  {alert['subject']}\n{alert['message']}\n", flush=True)
 
-    with running_stack(load_predictor(args.model_dir), args.port, on_alert=show_alert) as (info, _):
+    with running_stack(load_predictor(args.model_dir), args.port, on_alert=show_alert,
+                       retry_window_seconds=args.retry_window) as (info, _):
         print(f"Embedded stack running (model {info.model_id}). Ctrl-C stops it.")
         print(f"  REST API          {info.api_url}   (POST /uploads, GET /results/{{product_id}})")
         print(f"  AWS services      {info.aws_url}   (moto: S3, SQS, SNS, DynamoDB, Step Functions)")
@@ -148,6 +150,60 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_reinspect(args) -> int:
+    try:
+        answer = ApiClient(args.api, api_key=args.api_key).reinspect(args.verdict, args.since, args.product_id)
+    except ApiError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for item in answer["started"]:
+        print(f"reinspecting {item['product_id']}  {item['key']}  ({item['reinspection_of']} -> {item['inspection_id']})")
+    print(f"{answer['count']} photo(s) with verdict {answer['verdict']} since {answer['since']} sent for reinspection.")
+    return 0
+
+
+def cmd_redrive(args) -> int:
+    from .redrive import redrive_parked  # noqa: PLC0415
+
+    try:
+        sqs, stepfunctions, queue_url, state_machine_arn = _parked_queue(args)
+        counts = redrive_parked(sqs, stepfunctions, queue_url, state_machine_arn)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - botocore's errors: no credentials, queue missing, service down
+        print(f"error: redrive failed: {error}", file=sys.stderr)
+        return 1
+    print(f"{counts['redriven']} parked verdict(s) sent to be stored, {counts['already_redriven']} already redriven, "
+          f"{counts['unreadable']} unreadable (left on the queue).")
+    return 1 if counts["unreadable"] else 0
+
+
+def _parked_queue(args):
+    """(SQS client, Step Functions client, parked-verdicts queue URL, state machine ARN) of a local stack
+    or a deployed stage."""
+    import boto3  # noqa: PLC0415
+
+    if args.ready_file:
+        try:
+            info = json.loads(Path(args.ready_file).read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot read the stack's ready file {args.ready_file}: {error}; "
+                             "start the stack with `inspection-app up --ready-file FILE`") from None
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
+                                        region_name="us-east-1")
+        sqs, stepfunctions = (session.client(name, endpoint_url=info["aws_url"]) for name in ("sqs", "stepfunctions"))
+        return sqs, stepfunctions, info["parked_verdict_queue_url"], info["state_machine_arn"]
+    from .deploy import DeployError, deployed_outputs  # noqa: PLC0415
+
+    try:
+        session, outputs = deployed_outputs(args.stage, profile=args.profile, region=args.region)
+    except DeployError as error:
+        raise ValueError(str(error)) from None
+    return (session.client("sqs"), session.client("stepfunctions"), outputs["ParkedVerdictQueueUrl"],
+            outputs["StateMachineArn"])
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo  # noqa: PLC0415
 
@@ -166,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--model-dir", type=Path, help="model to serve (default: the demo model)")
     up.add_argument("--port", type=int, default=8000, help="REST API port (default 8000; 0 picks a free one)")
     up.add_argument("--ready-file", help="write the stack's URLs as JSON to this file once it is up")
+    up.add_argument("--retry-window", type=int, metavar="SECONDS",
+                    help="retry failed tasks once a second for this long instead of the state machine's "
+                         "12 minutes (to rehearse long outages quickly with `inspection-app fault`)")
     up.set_defaults(func=cmd_up)
 
     train = commands.add_parser("train", help="train a classifier from defect_free/ and defective/ folders")
@@ -201,6 +260,22 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--api", default=DEFAULT_API)
     _api_key_option(results)
     results.set_defaults(func=cmd_results)
+
+    reinspect = commands.add_parser("reinspect", help="inspect again the photos whose result was error (or another verdict)")
+    reinspect.add_argument("--verdict", default="error", help="which results to re-run (default error)")
+    reinspect.add_argument("--since", help="only results from this ISO 8601 time on (default: the last 24 hours)")
+    reinspect.add_argument("--product-id", help="only this product's results")
+    reinspect.add_argument("--api", default=DEFAULT_API)
+    _api_key_option(reinspect)
+    reinspect.set_defaults(func=cmd_reinspect)
+
+    redrive = commands.add_parser("redrive", help="store the verdicts parked while the results store was down")
+    where = redrive.add_mutually_exclusive_group(required=True)
+    where.add_argument("--ready-file", help="the embedded stack's ready file (inspection-app up --ready-file)")
+    where.add_argument("--stage", help="a deployed stage (its resource stack's parked-verdicts queue)")
+    redrive.add_argument("--profile", help="AWS profile for --stage")
+    redrive.add_argument("--region", help="AWS region for --stage")
+    redrive.set_defaults(func=cmd_redrive)
 
     add_fault_command(commands)
     add_deploy_commands(commands)

@@ -64,6 +64,8 @@ class Drill:
         self._client = lambda name: session.client(name, endpoint_url=info["aws_url"])
         self.sqs = self._client("sqs")
         self.dynamodb = self._client("dynamodb")
+        self.stepfunctions = self._client("stepfunctions")
+        self._executions = 0  # started on this stack by earlier drills
         self._alert_queue = self._subscribe_alert_reader()
 
     def _subscribe_alert_reader(self) -> str:
@@ -100,16 +102,25 @@ class Drill:
         except Exception:  # noqa: BLE001 - the results store may be the service that is down
             return []
 
-    def _wait_for_results(self, uploaded: list, timeout: float, *, reinspections: int = 0) -> list[dict]:
-        """Results once every upload has one (and `reinspections` reinspections are stored too)."""
+    def _executions_settled(self, expected: int) -> bool:
+        """At least `expected` executions were started and none is still running (stored, or parked)."""
+        pages = self.stepfunctions.get_paginator("list_executions").paginate(stateMachineArn=self.info["state_machine_arn"])
+        executions = [e for page in pages for e in page["executions"]]
+        return len(executions) >= expected and not any(e["status"] == "RUNNING" for e in executions)
+
+    def _wait_for_results(self, uploaded: list, timeout: float, *, executions: int, reinspections: int = 0) -> list[dict]:
+        """Results once every upload has one (and `reinspections` reinspections are stored), or once all
+        `executions` have ended without that (a verdict parked)."""
         products = {product_id for product_id, _ in uploaded}
         deadline = time.monotonic() + timeout
         while True:
             results = self._results(products)
             originals = {r["key"] for r in results if "reinspection_of" not in r}
             again = sum("reinspection_of" in r for r in results)
-            if (all(key in originals for _, key in uploaded) and again >= reinspections) or time.monotonic() > deadline:
+            if all(key in originals for _, key in uploaded) and again >= reinspections:
                 return results
+            if self._executions_settled(executions) or time.monotonic() > deadline:
+                return self._results(products)
             time.sleep(1)
 
     def _alerts(self, wait: float) -> list[dict]:
@@ -134,17 +145,21 @@ class Drill:
             self.fault(service, outage_seconds)
         fault_ends = time.monotonic() + (outage_seconds if service else 0)
         uploader.join()
-        results = self._wait_for_results(uploaded, timeout=max(0.0, fault_ends - time.monotonic()) + timeout)
+        # Settled: the fault is over and every execution has ended (stored, or parked).
+        time.sleep(max(0.0, fault_ends - time.monotonic()))
+        self._executions += len(uploaded)
+        results = self._wait_for_results(uploaded, timeout, executions=self._executions)
         drained = time.monotonic()
         result = DrillResult(scenario=scenario, photos=len(uploaded))
         if recover:
-            result.parked = redrive_parked(self.sqs, self._client("stepfunctions"),
-                                           self.info["parked_verdict_queue_url"], self.info["state_machine_arn"])["redriven"]
-            errors = sum(r["verdict"] == "error" for r in results)
-            if errors:
+            result.parked = redrive_parked(self.sqs, self.stepfunctions, self.info["parked_verdict_queue_url"],
+                                           self.info["state_machine_arn"])["redriven"]
+            if any(r["verdict"] == "error" for r in results):
                 result.reinspected = self.api.reinspect("error", since="2000-01-01T00:00:00Z")["count"]
             if result.parked or result.reinspected:
-                results = self._wait_for_results(uploaded, timeout, reinspections=result.reinspected)
+                self._executions += result.parked + result.reinspected
+                results = self._wait_for_results(uploaded, timeout, executions=self._executions,
+                                                 reinspections=result.reinspected)
                 drained = time.monotonic()
         return self._count(result, uploaded, results, drained - fault_ends, alert_wait)
 

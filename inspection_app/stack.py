@@ -37,6 +37,7 @@ class StackInfo:
     upload_bucket: str
     queue_url: str
     dead_letter_queue_url: str
+    parked_verdict_queue_url: str
     results_table: str
     topic_arn: str
     state_machine_arn: str
@@ -60,8 +61,11 @@ def _environment(values: dict):
 
 
 @contextmanager
-def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=None, quiet: bool = False):
-    """Run the stack until the block exits; yields (StackInfo, AlertInbox)."""
+def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=None, quiet: bool = False,
+                   retry_window_seconds: int | None = None):
+    """Run the stack until the block exits; yields (StackInfo, AlertInbox).
+
+    `retry_window_seconds` shortens the state machine's retries (see `render_definition`) for rehearsals."""
     app_module = load_app_module()
     chalice_app = app_module.app
     config = stage_config(STAGE, chalice_app)
@@ -76,6 +80,7 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
         dispatcher = LambdaDispatcher(chalice_app.handler_map, f"{config.app_name}-{STAGE}-")
         aws = LocalAws(dispatcher, faults=faults).start()
         environment = {
+            "DEAD_LETTER_QUEUE_URL": "",
             **config.environment_variables,
             **local_aws_environment(aws.url, model_endpoint.url),
             # The local endpoint serves this model: resize uploads to its input once, in the Lambda, and
@@ -89,7 +94,9 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
                 settings = Settings.from_env()
                 session = boto3.session.Session()
                 resources = provision(session, settings, app_name=config.app_name, stage=STAGE,
-                                      queue_name=app_module.UPLOAD_QUEUE)
+                                      queue_name=app_module.UPLOAD_QUEUE, retry_window_seconds=retry_window_seconds)
+                # Known only now (the URL has the local port): where the starter puts unparseable messages.
+                os.environ["DEAD_LETTER_QUEUE_URL"] = resources["dead_letter_queue_url"]
                 sqs = session.client("sqs")
                 inbox = AlertInbox(on_alert)
                 inbox_url = _subscribe_inbox(session, resources["topic_arn"], f"{config.app_name}-{STAGE}-alert-inbox")
@@ -106,6 +113,7 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
                     upload_bucket=settings.upload_bucket,
                     queue_url=resources["queue_url"],
                     dead_letter_queue_url=resources["dead_letter_queue_url"],
+                    parked_verdict_queue_url=resources["parked_verdict_queue_url"],
                     results_table=settings.results_table,
                     topic_arn=resources["topic_arn"],
                     state_machine_arn=resources["state_machine_arn"],

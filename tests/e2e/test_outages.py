@@ -11,7 +11,7 @@ import pytest
 
 from inspection_app.outage_drill import Drill
 
-from .conftest import running_stack, synthetic_photo
+from conftest import running_stack, synthetic_photo
 
 pytestmark = pytest.mark.e2e
 

@@ -270,10 +270,36 @@ def test_given_a_caught_failure_when_record_verdict_invoked_then_an_error_result
         "Cause": json.dumps({"errorMessage": "endpoint quality-inspection-local-model: ValidationError: not found",
                              "errorType": "ModelEndpointError"}),
     }
-    assert client.lambda_.invoke("record_verdict", state).payload["alert"] is None
+    alert = client.lambda_.invoke("record_verdict", state).payload["alert"]
+    assert alert["subject"] == "Not inspected: PCB-0042"
     latest = client.http.get("/results/PCB-0042").json_body["latest"]
     assert latest["verdict"] == "error"
     assert latest["reason"] == "ModelEndpointError: endpoint quality-inspection-local-model: ValidationError: not found"
+
+
+# --- POST /reinspections ------------------------------------------------------------------------------
+
+
+def test_given_an_error_result_when_reinspection_posted_then_202_and_the_photo_is_inspected_again(client, clients):
+    # GIVEN a stored error result
+    state = task_input()
+    state["failure"] = {"Error": "States.Timeout", "Cause": ""}
+    client.lambda_.invoke("record_verdict", state)
+    # WHEN its reinspection is asked for through the API
+    response = client.http.post("/reinspections", headers=JSON,
+                                body=json.dumps({"verdict": "error", "since": "2024-05-14T00:00:00Z"}).encode())
+    # THEN 202 names what was started, and an execution re-runs that key
+    assert response.status_code == 202
+    assert response.json_body["count"] == 1
+    [started] = executions(clients)
+    assert (started["key"], started["reinspection_of"]) == (state["key"], state["inspection_id"])
+
+
+def test_given_a_bad_reinspection_request_when_posted_then_400_in_the_usual_shape(client):
+    response = client.http.post("/reinspections", headers=JSON, body=b'{"verdict": "perhaps"}')
+    assert response.status_code == 400
+    assert response.json_body["error"] == "InvalidReinspectionRequest"
+    assert "verdict 'perhaps'" in response.json_body["message"]
 
 
 def executions(clients) -> list:
