@@ -38,7 +38,8 @@ def _error(status: int, code: str, message: str) -> Response:
 @app.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=10)
 def start_inspections(event):
     records = [record.to_dict() for record in event]
-    return starter.start_batch(records, Settings.from_env(), clients.stepfunctions, clients.sqs)
+    return starter.start_batch(records, Settings.from_env(), clients.stepfunctions, clients.sqs,
+                               seconds_left=lambda: event.context.get_remaining_time_in_millis() / 1000)
 
 
 @app.lambda_function(name="classify_image")

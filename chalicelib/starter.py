@@ -9,9 +9,11 @@ is it reported as failed, so the queue's redrive policy dead-letters it later: n
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws import worst_call_seconds
 from .logs import log
 from .s3_events import MalformedEvent, read_message
 from .settings import Settings
@@ -19,6 +21,8 @@ from .workflow import start_inspection
 
 # SQS message attribute values are limited only by the message size; keep the reason readable.
 _MAX_ATTRIBUTE_CHARS = 1024
+# The longest one record can take: starting its execution, or sending it to the dead-letter queue.
+RECORD_WORST_SECONDS = worst_call_seconds("stepfunctions") + worst_call_seconds("sqs")
 
 
 def start_record(record: dict, settings: Settings, stepfunctions) -> list[dict]:
@@ -95,13 +99,20 @@ def dead_letter(record: dict, reason: str, settings: Settings, sqs) -> bool:
     return False
 
 
-def start_batch(records: list[dict], settings: Settings, stepfunctions, sqs=None) -> dict:
+def start_batch(records: list[dict], settings: Settings, stepfunctions, sqs=None,
+                seconds_left: Callable[[], float] | None = None) -> dict:
     """Process every record of an SQS batch; report the failed ones for redelivery.
 
-    `sqs` sends unreadable records to `settings.dead_letter_queue_url`.
+    `sqs` sends unreadable records to `settings.dead_letter_queue_url`. `seconds_left` (the Lambda
+    context's remaining time): records that could not finish before the function times out are left for
+    redelivery instead, so a slow service never turns into a timed-out batch.
     """
     failures = []
-    for record in records:
+    for index, record in enumerate(records):
+        if seconds_left is not None and seconds_left() < RECORD_WORST_SECONDS:
+            log("time running out; records left for redelivery", logging.WARNING, left=len(records) - index)
+            failures += [{"itemIdentifier": r["messageId"]} for r in records[index:]]
+            break
         try:
             start_record(record, settings, stepfunctions)
         except MalformedEvent as error:

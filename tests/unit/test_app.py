@@ -49,7 +49,10 @@ def clients(aws, boto_session, monkeypatch):
 
 
 @pytest.fixture
-def client(clients):
+def client(clients, monkeypatch):
+    # chalice.test's Lambda context leaves every function 3 s, not its configured timeout: give the
+    # starter's time check the configured 60 s instead, as Lambda would.
+    monkeypatch.setattr("chalice.local.LambdaContext.get_remaining_time_in_millis", lambda self: 60_000)
     with Client(app_module.app, stage_name="local", project_dir=str(PROJECT_DIR)) as test_client:
         yield test_client
 

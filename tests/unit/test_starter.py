@@ -305,3 +305,18 @@ def test_given_a_throttled_start_with_a_dead_letter_queue_when_started_then_stil
     # THEN it stays on the queue for redelivery; nothing is dead-lettered
     assert result == {"batchItemFailures": [{"itemIdentifier": "msg-3"}]}
     assert dead_lettered(aws_clients.sqs, dead_letter_queue) == []
+
+
+def test_given_too_little_time_left_for_the_rest_of_a_batch_when_started_then_the_rest_is_left_for_redelivery(
+        stepfunctions, settings, log_lines):
+    # GIVEN a batch of three, and a Lambda whose remaining time is enough for one record only
+    from chalicelib.starter import RECORD_WORST_SECONDS
+
+    records = [sqs_record(s3_message(s3_record(f"uploads/PCB-{n}/a.jpg"))) for n in range(3)]
+    remaining = iter([RECORD_WORST_SECONDS + 1, RECORD_WORST_SECONDS - 1])
+    # WHEN started
+    outcome = start_batch(records, settings, stepfunctions, seconds_left=lambda: next(remaining))
+    # THEN the first is started and the two it had no time for are redelivered, not lost to a timeout
+    assert started_keys(stepfunctions) == {"uploads/PCB-0/a.jpg"}
+    assert outcome["batchItemFailures"] == [{"itemIdentifier": r["messageId"]} for r in records[1:]]
+    assert log_lines.named("time running out; records left for redelivery")[0]["left"] == 2
