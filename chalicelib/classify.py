@@ -57,6 +57,7 @@ def classify_upload(task_input: dict, settings: Settings, s3, endpoint: ModelEnd
             max_bytes=settings.max_upload_bytes,
             max_pixels=settings.max_image_pixels,
             input_size=settings.model_input_size,
+            min_side=settings.min_image_side,
         )
     except ImageRejected as rejection:
         return {"status": "rejected", "reason": str(rejection)}

@@ -1,7 +1,8 @@
 """Checking and normalising an uploaded image with Pillow before it reaches the model.
 
-A bad upload (empty, not an image, truncated, too big) is a *rejection* with a reason a person can act on,
-never a crash: it is stored as a result like any other verdict.
+A bad upload (empty, not an image, truncated, too big, too small, blank) is a *rejection* with a reason a
+person can act on, never a crash: it is stored as a result like any other verdict. The pixels themselves are
+converted by `chalicelib.imaging.to_rgb`, the conversion training uses too.
 """
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "PNG"})
+from .imaging import ACCEPTED_FORMATS, ACCEPTED_FORMATS_TEXT, to_rgb
+
+# Blank: in the 8-bit RGB picture, every channel spans at most this many levels (max - min) over the
+# whole frame. Two levels absorb JPEG and rounding noise on a flat field (lens cap, dark or white frame,
+# a stuck camera's test image). A real photo never comes that close: sensor noise and texture alone
+# span dozens of levels (the darkest, lowest-contrast ELPV solar-cell photo spans 50), and a single mark
+# on a flat surface - a defect - widens the range, so a defect is never turned into a rejection.
+BLANK_MAX_SPREAD = 2
 
 
 class ImageRejected(ValueError):
@@ -29,8 +37,13 @@ class PreparedImage:
     original_height: int
 
 
-def prepare_image(data: bytes, *, max_bytes: int, max_pixels: int, input_size: int) -> PreparedImage:
-    """Validate `data` and return it oriented, in RGB and resized to the model's square input."""
+def prepare_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, input_size: int, min_side: int = 32
+) -> PreparedImage:
+    """Validate `data` and return it oriented, in 8-bit RGB and resized to the model's square input.
+
+    `min_side`: the shortest side, in pixels, worth inspecting (Settings.min_image_side).
+    """
     if not data:
         raise ImageRejected("The file is empty (0 bytes); upload the photo again.")
     if len(data) > max_bytes:
@@ -38,16 +51,27 @@ def prepare_image(data: bytes, *, max_bytes: int, max_pixels: int, input_size: i
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageRejected("The file is not a JPEG or PNG image (Pillow cannot identify it).") from None
+        raise ImageRejected(
+            f"The file is not an image in an accepted format ({ACCEPTED_FORMATS_TEXT}): Pillow cannot identify "
+            "it. Upload the photo in one of those formats."
+        ) from None
     except Image.DecompressionBombError as error:  # Pillow's own guard, hit before ours for gigantic headers
         raise ImageRejected(f"The image is far too large ({error}); the limit is {max_pixels} pixels.") from None
     if image.format not in ACCEPTED_FORMATS:
-        raise ImageRejected(f"The file is a {image.format} image; only JPEG and PNG are accepted.")
+        raise ImageRejected(
+            f"The file is a {image.format} image; the accepted formats are {ACCEPTED_FORMATS_TEXT}. "
+            "Save the photo in one of those formats."
+        )
     width, height = image.size
     # Checked from the header, before decoding, so a decompression bomb never allocates its pixels.
     if width * height > max_pixels:
         raise ImageRejected(
             f"The image is {width}x{height} pixels ({width * height}); the limit is {max_pixels} pixels."
+        )
+    if min(width, height) < min_side:
+        raise ImageRejected(
+            f"The image is {width}x{height} pixels; both sides must be at least {min_side} pixels. "
+            "Upload the full camera photo, not a thumbnail or a crop."
         )
     try:
         with warnings.catch_warnings():
@@ -55,7 +79,14 @@ def prepare_image(data: bytes, *, max_bytes: int, max_pixels: int, input_size: i
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
         raise ImageRejected(f"The image is truncated or corrupt ({error}); upload the photo again.") from None
-    oriented = ImageOps.exif_transpose(image).convert("RGB")
+    try:
+        oriented = to_rgb(image)
+    except ValueError as error:
+        raise ImageRejected(
+            f"The image's colour mode {image.mode} cannot be converted to RGB ({error}); save it as an "
+            "ordinary RGB or greyscale photo."
+        ) from None
+    _reject_blank(oriented)
     resized = oriented.resize((input_size, input_size), Image.Resampling.BILINEAR)
     body = io.BytesIO()
     # PNG: lossless, so the model sees exactly these pixels.
@@ -67,3 +98,14 @@ def prepare_image(data: bytes, *, max_bytes: int, max_pixels: int, input_size: i
         original_width=oriented.width,
         original_height=oriented.height,
     )
+
+
+def _reject_blank(image: Image.Image) -> None:
+    """ImageRejected when the RGB image is practically one colour (see BLANK_MAX_SPREAD)."""
+    extrema = image.getextrema()
+    if all(high - low <= BLANK_MAX_SPREAD for low, high in extrema):
+        spans = ", ".join(f"{band} {low}..{high}" for band, (low, high) in zip("RGB", extrema))
+        raise ImageRejected(
+            f"The image is blank: every pixel has practically the same colour ({spans}). Check the camera "
+            "(lens cap, exposure, lighting, cable) and upload a real photo of the part."
+        )

@@ -20,6 +20,7 @@ _PRODUCT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 CONTENT_TYPE_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/tiff": "tif", "image/bmp": "bmp"}
 # Extensions of keys the starter inspects (a phone's MPO photo is a .jpg).
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "tif", "tiff", "bmp"})
+IMAGE_EXTENSIONS_TEXT = ".jpg, .jpeg, .png, .tif, .tiff and .bmp"
 
 
 class InvalidProductId(ValueError):
@@ -84,7 +85,7 @@ def read_upload_key(prefix: str, key: str) -> UploadedImage | UnmatchedUpload | 
     name = PurePosixPath(file_name)
     problems = []
     if name.suffix.lower().lstrip(".") not in IMAGE_EXTENSIONS:
-        problems.append(f"the file {file_name!r} is not a photo: only .jpg, .jpeg and .png files are inspected")
+        problems.append(f"the file {file_name!r} is not a photo: only {IMAGE_EXTENSIONS_TEXT} files are inspected")
     if len(parts) > 2:
         problems.append(
             f"the key is {len(parts) - 1} folders deep under {prefix}; photos go to "

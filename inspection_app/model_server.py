@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 from .faults import FaultTable, fault_middleware
 
 _INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
-ACCEPTED_CONTENT_TYPES = frozenset({"application/x-image", "image/jpeg", "image/png"})
+ACCEPTED_CONTENT_TYPES = frozenset({"application/x-image", "image/jpeg", "image/png", "image/tiff", "image/bmp"})
 
 
 def _error(status: int, error_type: str, message: str) -> Response:

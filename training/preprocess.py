@@ -1,12 +1,13 @@
 """The one image preprocessing used everywhere: training, evaluation, the ONNX predictor and
 the SageMaker inference handler. Any difference between these paths silently costs accuracy,
-so they all call these functions. Only numpy and Pillow, so light runtimes can import it.
+so they all call these functions. Only numpy, Pillow and `chalicelib.imaging` (Pillow only: the decoding
+the classify Lambda uses too), so light runtimes can import it.
 """
 
-import io
-
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from chalicelib.imaging import open_rgb
 
 # EfficientNet-Lite was trained on inputs scaled as (x - 127) / 128.
 MEAN = 127.0
@@ -14,18 +15,14 @@ STD = 128.0
 
 
 def load_image(data: bytes) -> Image.Image:
-    """Decode image bytes into an upright RGB image.
+    """Decode image bytes into the upright 8-bit RGB first frame (`chalicelib.imaging.open_rgb`: EXIF
+    orientation applied, 16-bit and float pixels scaled to 8 bits, every colour mode made RGB).
 
     Raises PIL's errors (`UnidentifiedImageError`, `OSError` for truncated files) when the
     bytes are not a readable image; the whole image is decoded here so that those errors
     surface now rather than later.
     """
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        # Cameras and phones store the orientation in EXIF instead of rotating pixels.
-        upright = ImageOps.exif_transpose(image)
-    # Greyscale, palette, RGBA and CMYK images all become 8-bit RGB.
-    return upright.convert("RGB")
+    return open_rgb(data)
 
 
 def resize(image: Image.Image, input_size: int) -> np.ndarray:

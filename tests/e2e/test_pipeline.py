@@ -119,7 +119,7 @@ def _png_claiming(width: int, height: int) -> bytes:
     ("name", "data", "reason"),
     [
         ("empty.jpg", b"", "empty (0 bytes)"),
-        ("notes.jpg", b"this is a text file, not a photo\n" * 20, "not a JPEG or PNG"),
+        ("notes.jpg", b"this is a text file, not a photo\n" * 20, "not an image in an accepted format"),
         ("truncated.jpg", jpeg_bytes(synthetic_photo(np.random.default_rng(1), False, size=400))[:3000], "truncated or corrupt"),
         ("huge.png", _png_claiming(20000, 20000), "400000000"),
     ],

@@ -22,7 +22,8 @@ def main() -> None:
         data = inference.input_fn(Path(image).read_bytes(), content_type)
         body, response_type = inference.output_fn(inference.predict_fn(data, model), "application/json")
         outputs.append({"body": body, "content_type": response_type})
-    modules = {name: sys.modules[name].__file__ for name in ("inference", "training.preprocess", "efficientnet_lite_pytorch")}
+    modules = {name: sys.modules[name].__file__
+               for name in ("inference", "training.preprocess", "chalicelib.imaging", "efficientnet_lite_pytorch")}
     print(json.dumps({"outputs": outputs, "modules": modules, "torch": sys.modules["torch"].__version__}))
 
 

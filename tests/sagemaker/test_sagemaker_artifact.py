@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import chalicelib.imaging
 import training.preprocess
 from chalicelib.endpoint import parse_probabilities
 from inspection_app.cli import main as cli_main
-from inspection_app.model_server import LocalModelEndpoint
+from inspection_app.model_server import ACCEPTED_CONTENT_TYPES, LocalModelEndpoint
 from training.predictor import OnnxPredictor
 from training.sagemaker import inference
 from training.sagemaker.package import ModelArchiveError, build_model_archive
@@ -97,6 +98,7 @@ def test_given_a_model_dir_when_packaged_then_the_archive_has_the_model_at_the_r
     names = set(archive["names"])
     assert {"model.pt", "model.json", "model.onnx"} <= names
     assert {"code/inference.py", "code/requirements.txt", "code/training/__init__.py", "code/training/preprocess.py",
+            "code/chalicelib/__init__.py", "code/chalicelib/imaging.py",
             "code/efficientnet_lite_pytorch/__init__.py", "code/efficientnet_lite_pytorch/model.py",
             "code/efficientnet_lite_pytorch/utils.py", "code/efficientnet_lite_pytorch/LICENSE"} <= names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
@@ -107,6 +109,8 @@ def test_given_the_archive_then_its_code_is_this_repository_code_not_a_second_co
     import efficientnet_lite_pytorch  # noqa: PLC0415
 
     assert (code / "training" / "preprocess.py").read_bytes() == Path(training.preprocess.__file__).read_bytes()
+    assert (code / "chalicelib" / "imaging.py").read_bytes() == Path(chalicelib.imaging.__file__).read_bytes()
+    assert sorted(path.name for path in (code / "chalicelib").iterdir()) == ["__init__.py", "imaging.py"]
     assert (code / "inference.py").read_bytes() == Path(inference.__file__).read_bytes()
     vendored = Path(efficientnet_lite_pytorch.__file__).parent
     for module in ("__init__.py", "model.py", "utils.py"):
@@ -135,7 +139,7 @@ def test_given_the_archive_then_its_code_imports_only_what_the_inference_contain
                     pending.append(node)
     in_archive = {path.stem if path.is_file() else path.name for path in code.iterdir()}
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "__future__"}
-    assert {"torch", "PIL", "numpy", "training", "efficientnet_lite_pytorch"} <= third_party
+    assert {"torch", "PIL", "numpy", "training", "chalicelib", "efficientnet_lite_pytorch"} <= third_party
     assert third_party <= {"torch", "PIL", "numpy"} | in_archive
 
 
@@ -162,6 +166,26 @@ def test_given_image_bytes_then_inference_py_onnx_and_the_local_endpoint_agree(t
     assert np.ptp(np.array(from_onnx)[:, 1]) > 1e-3
 
 
+def test_given_a_16bit_copy_of_a_photo_then_onnx_and_inference_py_answer_as_for_the_8bit_photo(
+    tiny_model_dir, synthetic_image
+):
+    # GIVEN a greyscale photo as 8-bit PNG and as a machine-vision camera's 16-bit PNG (value * 257)
+    grey = np.asarray(synthetic_image(np.random.default_rng(12), defective=True, size=(120, 120)).convert("L"))
+    sixteen = Image.fromarray(grey.astype(np.uint16) * 257)
+    assert sixteen.mode == "I;16"
+    eight_bit, sixteen_bit = _encode(Image.fromarray(grey), "PNG"), _encode(sixteen, "PNG")
+    # WHEN the ONNX predictor and the SageMaker handler classify both
+    predictor = OnnxPredictor(tiny_model_dir)
+    model = inference.model_fn(tiny_model_dir)
+    handler = [inference.predict_fn(inference.input_fn(body, "image/png"), model) for body in (eight_bit, sixteen_bit)]
+    # THEN each answers the same for both (before: the 16-bit photo was read as an all-white image)
+    np.testing.assert_allclose(predictor.predict(sixteen_bit), predictor.predict(eight_bit), atol=0.02, rtol=0)
+    np.testing.assert_allclose(handler[1], handler[0], atol=0.02, rtol=0)
+    # and an all-white image is not answered alike, so the check above can tell the two readings apart
+    white = _encode(Image.new("L", (120, 120), 255), "PNG")
+    assert abs(predictor.predict(white)[1] - predictor.predict(eight_bit)[1]) > 0.02
+
+
 @pytest.mark.skipif(not TORCH26_PYTHON, reason="set SAGEMAKER_TEST_TORCH26_PYTHON to a Python with torch 2.6, numpy, Pillow")
 def test_given_torch_2_6_like_the_inference_container_then_inference_py_agrees_with_onnx(tiny_model_dir, archive, images):
     handler = _run_handler(TORCH26_PYTHON, archive["root"], images["paths"])
@@ -171,10 +195,16 @@ def test_given_torch_2_6_like_the_inference_container_then_inference_py_agrees_w
     np.testing.assert_allclose(from_handler, from_onnx, atol=TOLERANCE, rtol=0)
 
 
-@pytest.mark.parametrize("content_type", ["application/x-image", "image/jpeg", "image/png", "Image/PNG; charset=binary"])
+@pytest.mark.parametrize(
+    "content_type", ["application/x-image", "image/jpeg", "image/png", "image/tiff", "image/bmp", "Image/PNG; charset=binary"]
+)
 def test_given_an_image_content_type_then_input_fn_decodes_the_body(images, content_type):
     image = inference.input_fn(images["bodies"][0], content_type)
     assert image.mode == "RGB" and image.size == (120, 120)
+
+
+def test_given_the_local_endpoint_then_it_takes_the_same_content_types_as_input_fn():
+    assert ACCEPTED_CONTENT_TYPES == set(inference.IMAGE_CONTENT_TYPES)
 
 
 def test_given_exif_orientation_then_input_fn_returns_the_upright_image(images):
@@ -188,7 +218,7 @@ def test_given_another_content_type_then_input_fn_says_what_to_send(images, cont
 
 
 def test_given_bytes_that_are_no_image_then_input_fn_says_so():
-    with pytest.raises(inference.UnreadableImage, match="not a readable JPEG or PNG image"):
+    with pytest.raises(inference.UnreadableImage, match="not a readable image"):
         inference.input_fn(b"not an image", "application/x-image")
 
 

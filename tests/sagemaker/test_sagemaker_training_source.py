@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chalicelib.imaging
 import training
 from training.sagemaker import sagemaker_train
 from training.sagemaker.package import TRAINING_DISTRIBUTIONS, training_requirements, write_training_source
@@ -18,6 +19,8 @@ def test_given_the_staged_source_then_it_holds_the_entry_script_this_training_pa
     assert (source / "sagemaker_train.py").read_bytes() == Path(sagemaker_train.__file__).read_bytes()
     comparison = filecmp.dircmp(Path(training.__file__).parent, source / "training", ignore=["__pycache__"])
     assert not comparison.left_only and not comparison.diff_files
+    # training.preprocess decodes images with chalicelib.imaging, shared with the classify Lambda
+    assert (source / "chalicelib" / "imaging.py").read_bytes() == Path(chalicelib.imaging.__file__).read_bytes()
     assert not list(source.rglob("__pycache__"))
     requirements = (source / "requirements.txt").read_text().split()
     assert requirements == training_requirements()
@@ -31,7 +34,7 @@ def test_given_the_staged_source_when_python_starts_there_then_it_imports_its_ow
     # (modules that import torch are located, not imported: a second torch import costs seconds)
     probe = ("import json, importlib.util as u, training.dataset as d, training.sagemaker.package as p; "
              "print(json.dumps([d.__file__, p.__file__] + [u.find_spec(m).origin for m in "
-             "('training.train', 'training.sagemaker.sagemaker_train', 'sagemaker_train')]))")
+             "('training.train', 'training.sagemaker.sagemaker_train', 'sagemaker_train', 'chalicelib.imaging')]))")
     completed = subprocess.run([sys.executable, "-c", probe], cwd=source, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     for path in json.loads(completed.stdout):
@@ -64,7 +67,7 @@ def _third_party_imports_of_the_training_job(root: Path) -> set[str]:
         seen.add(path)
         for name in _imported_modules(path):
             top = name.split(".")[0]
-            if top == "training":
+            if top in ("training", "chalicelib"):  # copied into the source directory
                 module = root.joinpath(*name.split("."))
                 pending += [candidate for candidate in (module.with_suffix(".py"), module / "__init__.py")
                             if candidate.is_file()]
@@ -105,6 +108,7 @@ def test_given_sagemaker_channels_when_the_entry_script_runs_then_it_trains_and_
     # ... and model.tar.gz will carry the serving code, so it deploys as it is
     assert (tmp_path / "model" / "code" / "inference.py").is_file()
     assert (tmp_path / "model" / "code" / "training" / "preprocess.py").is_file()
+    assert (tmp_path / "model" / "code" / "chalicelib" / "imaging.py").is_file()
 
 
 def test_given_no_hyperparameters_then_the_entry_script_keeps_the_training_defaults(tmp_path, monkeypatch):

@@ -48,3 +48,9 @@ def test_wrong_content_type_and_unreadable_image_are_refused(runtime):
     with pytest.raises(ClientError) as unreadable:
         runtime.invoke_endpoint(EndpointName="inspection-model", ContentType="application/x-image", Body=b"garbage")
     assert unreadable.value.response["Error"]["Code"] == "ModelError"
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "image/tiff", "image/bmp"])
+def test_image_content_types_of_every_accepted_format_are_answered(runtime, content_type):
+    response = runtime.invoke_endpoint(EndpointName="inspection-model", ContentType=content_type, Body=b"photo")
+    assert response["Body"].read() == b"[0.2, 0.8]"

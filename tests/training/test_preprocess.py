@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 from PIL import Image, UnidentifiedImageError
@@ -54,3 +56,33 @@ def test_given_non_square_image_when_converted_then_float32_square_in_network_ra
 def test_given_bytes_that_are_not_an_image_when_loaded_then_pillow_error():
     with pytest.raises(UnidentifiedImageError):
         load_image(b"this is a text file")
+
+
+def _grey_photo(synthetic_image) -> np.ndarray:
+    """8-bit greyscale pixels of a textured part with a dark defect."""
+    return np.asarray(synthetic_image(np.random.default_rng(5), defective=True, size=(80, 60)).convert("L"))
+
+
+@pytest.mark.parametrize("fmt, mode", [("PNG", "I;16"), ("TIFF", "I;16"), ("TIFF", "I;16B")])
+def test_given_a_16bit_greyscale_photo_when_loaded_then_the_same_image_as_the_8bit_photo(
+    synthetic_image, image_bytes, fmt, mode
+):
+    # GIVEN one photo as 8-bit PNG and as a 16-bit camera file (value * 257)
+    grey = _grey_photo(synthetic_image)
+    wide = (grey.astype(np.uint16) * 257).astype(">u2" if mode == "I;16B" else "<u2")
+    sixteen = Image.frombytes(mode, (grey.shape[1], grey.shape[0]), wide.tobytes())
+    # WHEN both are loaded
+    from_8bit = np.asarray(load_image(image_bytes(Image.fromarray(grey))), dtype=int)
+    from_16bit = np.asarray(load_image(image_bytes(sixteen, fmt)), dtype=int)
+    # THEN training sees the same pixels (before: the 16-bit one was clipped to all-white)
+    assert from_16bit.shape == from_8bit.shape == (60, 80, 3)
+    assert np.abs(from_16bit - from_8bit).max() <= 1
+
+
+def test_given_an_mpo_when_loaded_then_the_first_frame(image_bytes):
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 20, 20)).save(
+        buffer, "MPO", save_all=True, append_images=[Image.new("RGB", (40, 30), (20, 200, 20))])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    red, green, _ = np.asarray(load_image(buffer.getvalue()), dtype=int)[15, 20]
+    assert red > 180 and green < 40

@@ -93,7 +93,7 @@ def test_given_classes_configured_in_another_index_order_when_classified_then_pr
     "body, reason",
     [
         (b"", "empty (0 bytes)"),
-        (b"Station 3 log: camera timeout\n", "not a JPEG or PNG"),  # text saved as .jpg
+        (b"Station 3 log: camera timeout\n", "not an image in an accepted format"),  # text saved as .jpg
         (encode_image(Image.new("RGB", (20, 20)), "GIF"), "GIF image"),
         (noisy_jpeg()[:1500], "truncated or corrupt"),
     ],
@@ -105,6 +105,16 @@ def test_given_a_bad_image_when_classified_then_rejected_with_reason_and_model_n
     result = classify_upload(task(), settings, s3, endpoint)
     assert result["status"] == "rejected"
     assert reason in result["reason"]
+    assert endpoint.calls == []
+
+
+def test_given_a_min_image_side_setting_when_a_smaller_photo_is_classified_then_rejected_naming_it(s3):
+    settings = make_settings(min_image_side=100)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=jpeg_bytes(640, 80))
+    endpoint = FakeEndpoint()
+    result = classify_upload(task(), settings, s3, endpoint)
+    assert result["status"] == "rejected"
+    assert "640x80 pixels" in result["reason"] and "at least 100 pixels" in result["reason"]
     assert endpoint.calls == []
 
 

@@ -1,6 +1,9 @@
 """chalicelib.images: checking an upload with Pillow and turning it into the model's input."""
 import io
+from pathlib import Path
 
+import elpv_dataset
+import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
@@ -10,6 +13,7 @@ from .helpers import (
     encode_image,
     jpeg_bytes,
     noisy_jpeg,
+    part_photo,
     png_bytes,
     png_header_only,
     quadrant_image,
@@ -45,6 +49,26 @@ def close_to(pixel, colour, tolerance=40) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
 
 
+def pixels(image: PreparedImage) -> np.ndarray:
+    return np.asarray(model_input(image), dtype=int)
+
+
+def grey_photo(width: int = 64, height: int = 48, seed: int = 0) -> np.ndarray:
+    """8-bit greyscale pixels of a textured part: a left-to-right gradient, noise and a dark blemish."""
+    rng = np.random.default_rng(seed)
+    gradient = np.linspace(40, 220, width)[None, :].repeat(height, axis=0)
+    grey = gradient + rng.normal(0, 6, (height, width))
+    grey[height // 3 : height // 2, width // 3 : width // 2] = 15
+    return grey.clip(0, 255).astype(np.uint8)
+
+
+def sixteen_bit(grey: np.ndarray, mode: str = "I;16") -> Image.Image:
+    """The same picture as a 16-bit camera writes it: value * 257 (255 -> 65535), in `mode`'s byte order."""
+    wide = grey.astype(np.uint16) * 257
+    order = ">u2" if mode == "I;16B" else "<u2"
+    return Image.frombytes(mode, (grey.shape[1], grey.shape[0]), wide.astype(order).tobytes())
+
+
 # --- accepted images ----------------------------------------------------------------------------------
 
 
@@ -52,7 +76,7 @@ def close_to(pixel, colour, tolerance=40) -> bool:
     "data, fmt, size",
     [
         (jpeg_bytes(64, 48), "JPEG", (64, 48)),
-        (png_bytes(30, 70), "PNG", (30, 70)),
+        (png_bytes(40, 70), "PNG", (40, 70)),
     ],
 )
 @pytest.mark.parametrize("input_size", [16, 32, 224])
@@ -68,23 +92,26 @@ def test_given_a_jpeg_or_png_when_prepared_then_an_rgb_png_of_the_input_size_and
     assert decoded.size == (input_size, input_size)
 
 
-def test_given_a_uniform_colour_when_prepared_then_the_model_sees_that_colour_exactly():
-    # PNG in and out, so nothing lossy in between: the colour must survive unchanged.
-    decoded = model_input(prepared(png_bytes(50, 20, color=(200, 31, 7))))
-    assert colours(decoded) == {(200, 31, 7)}
+def test_given_two_colours_when_prepared_then_the_model_sees_those_colours_exactly():
+    # PNG in and out, so nothing lossy in between: the colours must survive unchanged.
+    image = Image.new("RGB", (64, 40), (200, 31, 7))
+    image.paste((12, 140, 250), (32, 0, 64, 40))
+    decoded = model_input(prepared(encode_image(image, "PNG")))
+    assert decoded.getpixel((4, 16)) == (200, 31, 7)
+    assert decoded.getpixel((28, 16)) == (12, 140, 250)
 
 
 @pytest.mark.parametrize(
     "data, fmt",
     [
-        (encode_image(Image.new("L", (40, 40), 128), "JPEG"), "JPEG"),
-        (encode_image(Image.new("L", (40, 40), 128), "PNG"), "PNG"),
-        (encode_image(Image.new("RGBA", (40, 40), (10, 200, 30, 90)), "PNG"), "PNG"),
-        (encode_image(Image.new("LA", (40, 40), (77, 255)), "PNG"), "PNG"),
-        (encode_image(Image.new("P", (40, 40), 3), "PNG"), "PNG"),
-        (encode_image(Image.new("1", (40, 40), 1), "PNG"), "PNG"),
-        (encode_image(Image.new("I;16", (40, 40), 40000), "PNG"), "PNG"),
-        (encode_image(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG"), "JPEG"),
+        (encode_image(part_photo(40, 40).convert("L"), "JPEG"), "JPEG"),
+        (encode_image(part_photo(40, 40).convert("L"), "PNG"), "PNG"),
+        (encode_image(part_photo(40, 40).convert("RGBA"), "PNG"), "PNG"),
+        (encode_image(part_photo(40, 40).convert("LA"), "PNG"), "PNG"),
+        (encode_image(part_photo(40, 40).convert("P"), "PNG"), "PNG"),
+        (encode_image(part_photo(40, 40).convert("1"), "PNG"), "PNG"),
+        (encode_image(sixteen_bit(grey_photo(40, 40)), "PNG"), "PNG"),
+        (encode_image(part_photo(40, 40).convert("CMYK"), "JPEG"), "JPEG"),
     ],
     ids=["grey-jpeg", "grey-png", "rgba-png", "la-png", "palette-png", "bilevel-png", "16bit-grey-png", "cmyk-jpeg"],
 )
@@ -96,14 +123,17 @@ def test_given_other_colour_modes_when_prepared_then_the_model_still_gets_rgb(da
 
 
 def test_given_a_greyscale_image_when_prepared_then_grey_stays_grey_in_rgb():
-    decoded = model_input(prepared(encode_image(Image.new("L", (20, 20), 90), "PNG")))
-    assert colours(decoded) == {(90, 90, 90)}
+    grey = Image.new("L", (40, 40), 90)
+    grey.paste(170, (20, 0, 40, 40))
+    decoded = model_input(prepared(encode_image(grey, "PNG")))
+    assert colours(decoded) <= {(value, value, value) for value in range(256)}
+    assert (decoded.getpixel((2, 2)), decoded.getpixel((30, 2))) == ((90, 90, 90), (170, 170, 170))
 
 
 # --- EXIF orientation ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF"])
 @pytest.mark.parametrize(
     "orientation, red_corner",
     [
@@ -114,8 +144,8 @@ def test_given_a_greyscale_image_when_prepared_then_grey_stays_grey_in_rgb():
     ],
 )
 def test_given_an_exif_orientation_when_prepared_then_the_model_sees_the_image_as_displayed(fmt, orientation, red_corner):
-    # A 40x20 landscape photo, red in its stored top-left quadrant, blue elsewhere.
-    data = with_orientation(quadrant_image(40, 20), orientation, fmt)
+    # An 80x40 landscape photo, red in its stored top-left quadrant, blue elsewhere.
+    data = with_orientation(quadrant_image(80, 40), orientation, fmt)
     decoded = model_input(prepared(data, input_size=32))
 
     centres = {"top-left": (8, 8), "top-right": (24, 8), "bottom-left": (8, 24), "bottom-right": (24, 24)}
@@ -125,9 +155,9 @@ def test_given_an_exif_orientation_when_prepared_then_the_model_sees_the_image_a
 
 
 def test_given_a_rotated_portrait_when_prepared_then_rows_and_columns_really_swapped():
-    # Stored 40x20 with left half red and right half blue; orientation 6 displays it 20x40 with red on top.
-    stored = Image.new("RGB", (40, 20), BLUE)
-    stored.paste(RED, (0, 0, 20, 20))
+    # Stored 80x40 with left half red and right half blue; orientation 6 displays it 40x80 with red on top.
+    stored = Image.new("RGB", (80, 40), BLUE)
+    stored.paste(RED, (0, 0, 40, 40))
     decoded = model_input(prepared(with_orientation(stored, 6, "PNG"), input_size=16))
     top_row = {decoded.getpixel((x, 1)) for x in range(16)}
     bottom_row = {decoded.getpixel((x, 14)) for x in range(16)}
@@ -165,19 +195,21 @@ def test_given_exactly_the_allowed_bytes_when_prepared_then_accepted():
     ],
     ids=["text", "pdf", "jpeg-marker-only", "png-signature-only", "zeros"],
 )
-def test_given_bytes_that_are_no_image_when_prepared_then_rejected_as_not_jpeg_or_png(data):
-    assert "not a JPEG or PNG image" in rejection(data)
+def test_given_bytes_that_are_no_image_when_prepared_then_rejected_naming_the_accepted_formats(data):
+    message = rejection(data)
+    assert "not an image in an accepted format" in message
+    assert "JPEG, PNG, MPO, TIFF and BMP" in message
 
 
 @pytest.mark.parametrize(
     "fmt, extra",
-    [("GIF", {}), ("BMP", {}), ("TIFF", {}), ("WEBP", {"lossless": True}), ("ICO", {})],
+    [("GIF", {}), ("WEBP", {"lossless": True}), ("ICO", {}), ("PPM", {})],
 )
 def test_given_another_image_format_when_prepared_then_rejected_naming_the_format(fmt, extra):
-    data = encode_image(Image.new("RGB", (32, 32), (9, 9, 9)), fmt, **extra)
+    data = encode_image(part_photo(32, 32), fmt, **extra)
     message = rejection(data)
     assert f"is a {fmt} image" in message
-    assert "only JPEG and PNG" in message
+    assert "the accepted formats are JPEG, PNG, MPO, TIFF and BMP" in message
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.8])
@@ -217,3 +249,142 @@ def test_given_an_image_at_the_pixel_limit_when_prepared_then_the_limit_itself_i
         assert prepared(data, max_pixels=max_pixels).original_width == 64
     else:
         assert "64x48 pixels (3072)" in rejection(data, max_pixels=max_pixels)
+
+
+# --- camera formats and bit depths --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fmt, mode",
+    [("PNG", "I;16"), ("TIFF", "I;16"), ("TIFF", "I;16B")],
+    ids=["16bit-png", "16bit-tiff-little-endian", "16bit-tiff-big-endian"],
+)
+def test_given_a_16bit_greyscale_photo_when_prepared_then_the_model_sees_the_8bit_photo(fmt, mode):
+    # GIVEN one photo as an 8-bit PNG and as a machine-vision camera's 16-bit file (value * 257)
+    grey = grey_photo()
+    data = encode_image(sixteen_bit(grey, mode), fmt)
+    assert Image.open(io.BytesIO(data)).mode.startswith("I;16")
+    # WHEN both are prepared
+    eight_bit = pixels(prepared(encode_image(Image.fromarray(grey), "PNG")))
+    image = prepared(data)
+    # THEN the model gets the same pixels within one level (before: clipped to all-white)
+    assert (image.original_format, image.original_width, image.original_height) == (fmt, 64, 48)
+    assert np.abs(pixels(image) - eight_bit).max() <= 1
+    assert pixels(image).min() < 60  # the dark blemish survived
+
+
+@pytest.mark.parametrize(
+    "wide, top",
+    [
+        (lambda grey: Image.fromarray(grey.astype(np.int32) * 257, "I"), 65535),  # 16-bit data in 32-bit integers
+        (lambda grey: Image.fromarray(grey.astype(np.float32) / 255, "F"), 1.0),  # normalised floats
+        (lambda grey: Image.fromarray(grey.astype(np.float32), "F"), 255.0),  # floats on the 8-bit scale
+    ],
+    ids=["int32-16bit-range", "float-0-to-1", "float-0-to-255"],
+)
+def test_given_a_32bit_tiff_when_prepared_then_its_data_range_is_scaled_to_8_bits(wide, top):
+    grey = grey_photo()
+    image = wide(grey)
+    data = encode_image(image, "TIFF")
+    assert Image.open(io.BytesIO(data)).mode == image.mode
+    eight_bit = pixels(prepared(encode_image(Image.fromarray(grey), "PNG")))
+    assert np.abs(pixels(prepared(data)) - eight_bit).max() <= 1
+
+
+@pytest.mark.parametrize(
+    "image, fmt, options",
+    [
+        (lambda: Image.fromarray(grey_photo()), "TIFF", {}),
+        (lambda: part_photo(64, 48, (90, 160, 30)), "TIFF", {}),
+        (lambda: part_photo(64, 48, (90, 160, 30)), "TIFF", {"compression": "tiff_lzw"}),
+        (lambda: part_photo(64, 48, (90, 160, 30)), "BMP", {}),
+        (lambda: Image.fromarray(grey_photo()), "BMP", {}),
+    ],
+    ids=["8bit-grey-tiff", "rgb-tiff", "rgb-tiff-lzw", "24bit-bmp", "8bit-bmp"],
+)
+def test_given_a_tiff_or_bmp_when_prepared_then_accepted_with_the_same_pixels_as_a_png(image, fmt, options):
+    picture = image()
+    image = prepared(encode_image(picture, fmt, **options))
+    assert (image.original_format, image.original_width, image.original_height) == (fmt, 64, 48)
+    np.testing.assert_array_equal(pixels(image), pixels(prepared(encode_image(picture, "PNG"))))
+
+
+def test_given_a_phones_mpo_when_prepared_then_accepted_and_the_first_frame_is_judged():
+    # GIVEN an MPO (a phone's JPEG with a second view): a red part first, then a green one
+    first, second = part_photo(64, 48, (200, 20, 20)), part_photo(64, 48, (20, 200, 20))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    opened = Image.open(io.BytesIO(buffer.getvalue()))
+    assert (opened.format, opened.n_frames) == ("MPO", 2)
+    # WHEN it is prepared
+    image = prepared(buffer.getvalue())
+    # THEN it is accepted as MPO and the model sees the first frame
+    assert image.original_format == "MPO"
+    assert close_to(model_input(image).getpixel((2, 30)), (200, 20, 20), tolerance=10)
+
+
+def test_given_a_multi_page_tiff_when_prepared_then_the_first_page_is_judged():
+    buffer = io.BytesIO()
+    part_photo(64, 48, (200, 20, 20)).save(buffer, "TIFF", save_all=True,
+                                          append_images=[part_photo(64, 48, (20, 200, 20))])
+    assert Image.open(io.BytesIO(buffer.getvalue())).n_frames == 2
+    assert model_input(prepared(buffer.getvalue())).getpixel((2, 30)) == (200, 20, 20)
+
+
+# --- too small, blank ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(1, 1), (31, 200), (200, 31)])
+def test_given_an_image_below_the_minimum_side_when_prepared_then_rejected_naming_the_minimum(size):
+    message = rejection(encode_image(part_photo(*size), "PNG"), min_side=32)
+    assert f"{size[0]}x{size[1]} pixels" in message
+    assert "at least 32 pixels" in message
+
+
+def test_given_an_image_of_exactly_the_minimum_side_when_prepared_then_accepted():
+    assert prepared(png_bytes(32, 32), min_side=32).original_width == 32
+
+
+def test_given_a_larger_configured_minimum_when_prepared_then_that_minimum_applies():
+    assert "at least 100 pixels" in rejection(png_bytes(64, 480), min_side=100)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encode_image(Image.new("RGB", (64, 48), (0, 0, 0)), "JPEG"),  # lens cap on
+        encode_image(Image.new("RGB", (64, 48), (255, 255, 255)), "PNG"),  # blown out
+        encode_image(Image.new("L", (64, 48), 128), "PNG"),
+        encode_image(Image.new("I;16", (64, 48), 40000), "TIFF"),  # a 16-bit camera's flat frame
+        encode_image(Image.fromarray((np.indices((48, 64)).sum(axis=0) % 3 + 100).astype(np.uint8)), "PNG"),
+    ],
+    ids=["black-jpeg", "white-png", "grey-png", "flat-16bit-tiff", "within-2-levels"],
+)
+def test_given_a_blank_image_when_prepared_then_rejected_saying_what_to_check(data):
+    message = rejection(data)
+    assert "blank" in message
+    assert "Check the camera" in message
+
+
+def test_given_an_image_spanning_3_levels_when_prepared_then_it_is_not_blank():
+    nearly_flat = (np.indices((48, 64)).sum(axis=0) % 4 + 100).astype(np.uint8)  # 100..103
+    assert prepared(encode_image(Image.fromarray(nearly_flat), "PNG")).original_width == 64
+
+
+def test_given_a_flat_part_with_one_small_defect_when_prepared_then_it_is_inspected_not_rejected():
+    surface = Image.new("L", (200, 200), 140)
+    surface.paste(120, (100, 100, 103, 103))  # a 3x3 pixel scratch
+    assert prepared(encode_image(surface, "PNG")).original_width == 200
+
+
+def test_given_a_dark_low_contrast_photo_when_prepared_then_accepted():
+    rng = np.random.default_rng(3)
+    dark = rng.normal(12, 1.5, (48, 64)).clip(0, 255).astype(np.uint8)
+    assert prepared(encode_image(Image.fromarray(dark), "PNG")).original_format == "PNG"
+
+
+# The darkest, lowest-contrast solar-cell photos of the ELPV dataset (grey spans 50 to 68 levels).
+@pytest.mark.parametrize("name", ["cell1836.png", "cell1897.png", "cell1896.png", "cell1844.png", "cell1895.png"])
+def test_given_a_real_low_contrast_elpv_photo_when_prepared_then_accepted(name):
+    data = (Path(elpv_dataset.__file__).parent / "data" / "images" / name).read_bytes()
+    assert prepared(data).original_width == 300

@@ -5,6 +5,8 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.keys import (
+    IMAGE_EXTENSIONS,
+    IMAGE_EXTENSIONS_TEXT,
     UNMATCHED_PRODUCT_ID,
     InvalidProductId,
     UnmatchedUpload,
@@ -144,7 +146,8 @@ def test_given_a_key_that_is_no_inspectable_upload_when_parsed_then_none(key, wh
         ("uploads/board one/x.jpg", "the key's folder 'board one' is not a valid product id ("),
         ("uploads/./x.jpg", "the key's folder '.' is not a valid product id ("),
         ("uploads/a/b/c.jpg", "the key is 2 folders deep under uploads/; photos go to uploads/<product_id>/<file>"),
-        ("uploads/PCB-1/x.gif", "the file 'x.gif' is not a photo: only .jpg, .jpeg and .png files are inspected"),
+        ("uploads/PCB-1/x.gif",
+         "the file 'x.gif' is not a photo: only .jpg, .jpeg, .png, .tif, .tiff and .bmp files are inspected"),
     ],
 )
 def test_given_a_key_under_the_prefix_that_names_no_product_when_read_then_unmatched_with_the_reason(key, reason):
@@ -153,6 +156,10 @@ def test_given_a_key_under_the_prefix_that_names_no_product_when_read_then_unmat
     assert upload.product_id == UNMATCHED_PRODUCT_ID
     assert upload.reason.startswith(reason)
     assert parse_upload_key("uploads/", key) is None
+
+
+def test_given_the_extensions_text_then_it_names_every_inspected_extension():
+    assert set(re.findall(r"\.(\w+)", IMAGE_EXTENSIONS_TEXT)) == IMAGE_EXTENSIONS
 
 
 def test_given_the_reserved_unmatched_product_id_when_validated_then_no_real_product_can_have_it():

@@ -95,7 +95,7 @@ def test_given_a_key_with_an_encoded_slash_in_a_name_when_read_then_decoded_befo
         ("uploads//x.jpg", "x", ["the key's folder '' is not a valid product id ("]),
         ("uploads/a/b/c.jpg", "c", ["the key is 2 folders deep under uploads/; photos go to uploads/<product_id>/"]),
         ("uploads/line-3/PCB-0042/x.jpg", "x", ["the key is 2 folders deep"]),
-        ("uploads/PCB-0042/notes.txt", "notes", ["the file 'notes.txt' is not a photo: only .jpg, .jpeg and .png"]),
+        ("uploads/PCB-0042/notes.txt", "notes", ["the file 'notes.txt' is not a photo: only .jpg, .jpeg, .png, .tif, .tiff and .bmp"]),
         ("uploads/PCB-0042/scan.gif", "scan", ["the file 'scan.gif' is not a photo"]),
         ("uploads/PCB-0042/README", "README", ["the file 'README' is not a photo"]),
         ("uploads/a/b/notes.pdf", "notes", ["the file 'notes.pdf' is not a photo", "2 folders deep"]),

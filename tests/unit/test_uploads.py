@@ -47,6 +47,15 @@ def test_given_a_png_request_when_created_then_key_and_policy_say_png(s3, settin
     assert {"Content-Type": "image/png"} in conditions_of(upload)
 
 
+@pytest.mark.parametrize("content_type, extension", [("image/tiff", ".tif"), ("image/bmp", ".bmp")])
+def test_given_a_machine_vision_camera_format_when_created_then_key_and_policy_name_it(
+    s3, settings, content_type, extension
+):
+    upload = create_upload({"product_id": "CELL-7", "content_type": content_type}, settings, s3)
+    assert upload["key"].endswith(extension)
+    assert {"Content-Type": content_type} in conditions_of(upload)
+
+
 def test_given_an_upload_when_policy_decoded_then_it_limits_bucket_key_type_and_size(s3):
     settings = make_settings(max_upload_bytes=2_000_000)
     upload = create_upload({"product_id": "PCB-0042", "content_type": "image/jpeg"}, settings, s3)

@@ -1,14 +1,15 @@
 """The SageMaker PyTorch serving handler of the defect classifier.
 
 Packaging copies this file into model.tar.gz as `code/inference.py`, next to copies of
-`training/preprocess.py` and of the `efficientnet_lite_pytorch` model code, so the imports below
-resolve the same way here and in the PyTorch 2.6 inference container, which adds `code/` to the
-Python path and brings torch, numpy and Pillow. Nothing is installed or downloaded when the
-endpoint starts, so it also works without internet access (VPC-only endpoints).
+`training/preprocess.py`, `chalicelib/imaging.py` and of the `efficientnet_lite_pytorch` model
+code, so the imports below resolve the same way here and in the PyTorch 2.6 inference container,
+which adds `code/` to the Python path and brings torch, numpy and Pillow. Nothing is installed or
+downloaded when the endpoint starts, so it also works without internet access (VPC-only endpoints).
 
-Contract (the built-in image-classification algorithm's): a request body of JPEG or PNG bytes
-(`application/x-image`, `image/jpeg` or `image/png`); the response is the JSON list of class
-probabilities in class-index order (defect_free=0, defective=1).
+Contract (the built-in image-classification algorithm's): a request body of image bytes
+(`application/x-image`, `image/jpeg`, `image/png`, `image/tiff` or `image/bmp`; the app sends a
+PNG); the response is the JSON list of class probabilities in class-index order (defect_free=0,
+defective=1).
 
 Only torch APIs available in torch 2.6 are used here.
 """
@@ -20,9 +21,10 @@ from pathlib import Path
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
+from chalicelib.imaging import ACCEPTED_FORMATS_TEXT
 from training.preprocess import load_image, to_input_array
 
-IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png")
+IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png", "image/tiff", "image/bmp")
 JSON_CONTENT_TYPE = "application/json"
 SUPPORTED_ARCHITECTURES = ("efficientnet-lite0",)
 
@@ -32,7 +34,7 @@ class UnsupportedContentType(ValueError):
 
 
 class UnreadableImage(ValueError):
-    """The request body is not a readable JPEG or PNG image."""
+    """The request body is not a readable image."""
 
 
 @dataclass(frozen=True)
@@ -68,17 +70,17 @@ def model_fn(model_dir) -> LoadedModel:
 
 
 def input_fn(request_body, content_type):
-    """Image bytes -> an upright RGB image (decoded exactly as training decodes)."""
+    """Image bytes -> an upright 8-bit RGB image (decoded exactly as training decodes)."""
     mimetype = (content_type or "").split(";")[0].strip().lower()
     if mimetype not in IMAGE_CONTENT_TYPES:
         raise UnsupportedContentType(
-            f"ContentType {content_type!r} is not supported: send JPEG or PNG bytes as "
+            f"ContentType {content_type!r} is not supported: send image bytes ({ACCEPTED_FORMATS_TEXT}) as "
             f"{', '.join(IMAGE_CONTENT_TYPES)}."
         )
     try:
         return load_image(bytes(request_body))
     except (OSError, SyntaxError, ValueError) as error:  # what Pillow raises on bad bytes
-        raise UnreadableImage(f"The request body is not a readable JPEG or PNG image: {error}") from None
+        raise UnreadableImage(f"The request body is not a readable image ({ACCEPTED_FORMATS_TEXT}): {error}") from None
 
 
 def predict_fn(image, model: LoadedModel) -> list:

@@ -1,12 +1,13 @@
 """What goes to SageMaker, assembled from this repository's own files (nothing is kept in two copies).
 
 - `write_serving_code(code_dir)`: the `code/` folder of a model archive: `inference.py`, a copy of
-  `training/preprocess.py` and of the `efficientnet_lite_pytorch` model code (Apache-2.0, with
-  its licence), and a `requirements.txt` that installs nothing.
+  `training/preprocess.py`, of `chalicelib/imaging.py` (the image decoding it shares with the classify
+  Lambda) and of the `efficientnet_lite_pytorch` model code (Apache-2.0, with its licence), and a
+  `requirements.txt` that installs nothing.
 - `build_model_archive(model_dir, out_path)`: `model.tar.gz` = the model directory's files at the
   root + `code/`, what the PyTorch inference container expects.
 - `write_training_source(source_dir)`: the source directory of a script-mode training job: the
-  entry script, this `training` package and the pip requirements the container lacks.
+  entry script, this `training` package, `chalicelib/imaging.py` and the pip requirements the container lacks.
 """
 
 import gzip
@@ -19,6 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import chalicelib.imaging
 import training
 import training.preprocess
 
@@ -42,11 +44,15 @@ _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 SERVING_REQUIREMENTS_TEXT = """\
 # Nothing to install: the PyTorch inference container has torch, numpy and Pillow, and
 # everything else the handler imports is copied into this folder (training/preprocess.py,
-# efficientnet_lite_pytorch/). The endpoint therefore starts without internet access.
+# chalicelib/imaging.py, efficientnet_lite_pytorch/). The endpoint therefore starts without internet access.
 """
 
 VENDORED_TRAINING_INIT = '''"""Copied from the quality-inspection repository's training/ package by
 training.sagemaker.package: only what the SageMaker inference handler imports."""
+'''
+
+VENDORED_CHALICELIB_INIT = '''"""Copied from the quality-inspection repository's chalicelib/ package by
+training.sagemaker.package: only the image decoding that training.preprocess imports."""
 '''
 
 
@@ -63,8 +69,16 @@ def write_serving_code(code_dir) -> Path:
     (code_dir / "training").mkdir()
     (code_dir / "training" / "__init__.py").write_text(VENDORED_TRAINING_INIT)
     shutil.copyfile(training.preprocess.__file__, code_dir / "training" / "preprocess.py")
+    _copy_shared_imaging(code_dir)
     _copy_vendored_package(code_dir / VENDORED_PACKAGE)
     return code_dir
+
+
+def _copy_shared_imaging(root: Path) -> None:
+    """`root/chalicelib/imaging.py`: the decoding training.preprocess shares with the classify Lambda."""
+    (root / "chalicelib").mkdir()
+    (root / "chalicelib" / "__init__.py").write_text(VENDORED_CHALICELIB_INIT)
+    shutil.copyfile(chalicelib.imaging.__file__, root / "chalicelib" / "imaging.py")
 
 
 def _copy_vendored_package(destination: Path) -> None:
@@ -136,9 +150,10 @@ def _tar_info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarIn
 
 def write_training_source(source_dir) -> Path:
     """Write the source directory of a script-mode training job into `source_dir` (created, must
-    not exist yet): the entry script, this `training` package and requirements.txt."""
+    not exist yet): the entry script, this `training` package, chalicelib/imaging.py and requirements.txt."""
     source_dir = Path(source_dir)
     shutil.copytree(Path(training.__file__).parent, source_dir / "training", ignore=_IGNORED)
+    _copy_shared_imaging(source_dir)
     shutil.copyfile(_HERE / TRAINING_ENTRY_SCRIPT, source_dir / TRAINING_ENTRY_SCRIPT)
     (source_dir / REQUIREMENTS).write_text("\n".join(training_requirements()) + "\n")
     return source_dir
