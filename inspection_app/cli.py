@@ -13,7 +13,7 @@ from pathlib import Path
 from training.sagemaker.cli import add_sagemaker_commands
 
 from . import paths
-from .client import ApiClient, ApiError, image_files
+from .client import CONTENT_TYPES, ApiClient, ApiError, image_files
 from .deploy import add_deploy_commands
 from .faults import add_fault_command
 from .inspections import inspect_files, print_reports
@@ -125,7 +125,7 @@ def cmd_inspect(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not files:
-        print("error: no .jpg, .jpeg or .png files under the given paths", file=sys.stderr)
+        print(f"error: no {', '.join(CONTENT_TYPES)} files under the given paths", file=sys.stderr)
         return 2
 
     def run(api_url: str) -> list[dict]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import requests
 
-CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".tif": "image/tiff",
+                 ".tiff": "image/tiff", ".bmp": "image/bmp"}
 
 
 class ApiError(RuntimeError):

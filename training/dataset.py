@@ -16,7 +16,8 @@ from PIL import Image
 from training.preprocess import load_image
 
 CLASSES = ("defect_free", "defective")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# What the classify step accepts too (chalicelib/images.py): train only on what can be served.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 MAX_LISTED = 10  # files named in one error message; the rest are counted
 
 Sample = tuple[Path, int]  # (image path, class index)

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
+from chalicelib.imaging import open_rgb  # noqa: E402
 
 from training.evaluate import precision_recall_points, roc_points  # noqa: E402
 
@@ -65,8 +65,7 @@ def _gallery(out: Path, mistakes) -> str | None:
     for axes in grid.flat:
         axes.axis("off")
     for axes, (path, truth, score) in zip(grid.flat, mistakes):
-        with Image.open(path) as image:
-            axes.imshow(ImageOps.exif_transpose(image).convert("RGB"))
+        axes.imshow(open_rgb(Path(path).read_bytes()))  # as the model saw it: 16-bit scaled, upright
         axes.set_title(f"{Path(path).name}\ntrue {truth}, p(def) {score:.2f}", fontsize=8)
     return _save(figure, out / "misclassified.png")
 
