@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field
 
 DEFAULT_CLASSES = ("defect_free", "defective")
+# MODEL_INPUT_SIZE's range (pixels); `inspection-app deploy` and the SageMaker launcher check models against it.
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096
 
 
 class ConfigurationError(RuntimeError):
@@ -20,6 +22,20 @@ def _required(env: dict, name: str) -> str:
     if not value:
         raise ConfigurationError(f"Environment variable {name} is not set; set it in .chalice/config.json for this stage.")
     return value
+
+
+def _model_input_size(env: dict) -> int:
+    raw = env.get("MODEL_INPUT_SIZE", "").strip()
+    if not raw:
+        raise ConfigurationError(
+            "Environment variable MODEL_INPUT_SIZE is not set: it must be the served model's input size "
+            "(model.json input_size). `inspection-app deploy` sets it from the model; the embedded stack from the "
+            "model it serves."
+        )
+    if not (raw.isascii() and raw.isdigit()) or not MIN_INPUT_SIZE <= int(raw) <= MAX_INPUT_SIZE:
+        raise ConfigurationError(f"MODEL_INPUT_SIZE={raw!r} must be a whole number of pixels between "
+                                 f"{MIN_INPUT_SIZE} and {MAX_INPUT_SIZE}.")
+    return int(raw)
 
 
 def _number(env: dict, name: str, default: float, low: float, high: float) -> float:
@@ -42,11 +58,14 @@ class Settings:
     results_table: str
     alert_topic_arn: str
     endpoint_name: str
+    # The side of the square the served model takes (its model.json input_size): photos are resized to it here,
+    # once. No default, so it cannot silently disagree with the model: `inspection-app deploy` sets it from
+    # the model (its tag on the endpoint, or --model-dir), the embedded stack from the model it serves.
+    model_input_size: int
     upload_prefix: str = "uploads/"
     confidence_threshold: float = 0.75
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
-    model_input_size: int = 224
     min_image_side: int = 32
     upload_url_expiry_seconds: int = 300
     # Where the starter puts a message that can never be parsed (at once, instead of after N receives).
@@ -74,7 +93,7 @@ class Settings:
             max_upload_bytes=int(_number(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1, 5 * 1024**3)),
             # Capped at Pillow's own decompression-bomb guard, which refuses larger images anyway.
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 89_478_485)),
-            model_input_size=int(_number(env, "MODEL_INPUT_SIZE", 224, 16, 4096)),
+            model_input_size=_model_input_size(env),
             min_image_side=int(_number(env, "MIN_IMAGE_SIDE", 32, 1, 4096)),
             upload_url_expiry_seconds=int(_number(env, "UPLOAD_URL_EXPIRY_SECONDS", 300, 10, 3600)),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),

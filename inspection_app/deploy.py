@@ -8,7 +8,11 @@
    least-privilege IAM policy per function into `.chalice/policy-<stage>-<function>.json`;
 3. runs `chalice deploy --stage <stage>` with INSPECTION_UPLOAD_QUEUE naming the stack's queue;
 4. switches on ReportBatchItemFailures on the starter's SQS event source mapping (Chalice never does);
-5. creates the usage plan and an API key for the REST API (every route has `api_key_required=True`).
+5. creates the usage plan and an API key for the REST API (every route has `api_key_required=True`), and
+   gives API Gateway's own error answers (unknown route, bad key, throttling) the app's error shape.
+
+MODEL_INPUT_SIZE comes from the model alone: its model directory's model.json (`--model-dir`) or the tag
+`inspection-app sagemaker deploy` puts on the endpoint (INPUT_SIZE_TAG); the stack keeps it as a parameter.
 
 Nothing refers back in a circle: every name derives from the app name and the stage, so the stack names
 the functions Chalice is about to create (`<app>-<stage>-<handler>`), and Chalice gets the stack's outputs.
@@ -33,6 +37,9 @@ from typing import Callable
 
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from chalicelib.settings import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+from training.sagemaker.defaults import INPUT_SIZE_TAG
 
 from .chalice_stage import PROJECT_DIR
 from .resource_settings import VERDICT_INDEX
@@ -61,6 +68,7 @@ ENVIRONMENT_FROM_OUTPUTS = {
     "ALERT_TOPIC_ARN": "AlertTopicArn",
     "STATE_MACHINE_ARN": "StateMachineArn",
     "SAGEMAKER_ENDPOINT_NAME": "EndpointName",
+    "MODEL_INPUT_SIZE": "ModelInputSize",
     "CONFIDENCE_THRESHOLD": "ConfidenceThreshold",
     "DEAD_LETTER_QUEUE_URL": "DeadLetterQueueUrl",
 }
@@ -71,6 +79,19 @@ UPLOAD_QUEUE_VARIABLE = "INSPECTION_UPLOAD_QUEUE"
 API_THROTTLE = {"rateLimit": 50.0, "burstLimit": 100}
 API_QUOTA = {"limit": 1_000_000, "period": "MONTH"}
 API_KEY_HEADER = "x-api-key"
+
+# API Gateway answers some requests without the app; these gateway responses give those answers the app's
+# error shape (chalicelib/api_errors.py). Response type -> (status, or None for API Gateway's own; error code;
+# message, or None for API Gateway's). A path or method no route has is 404 NotFound, as in the embedded stack.
+GATEWAY_RESPONSES = {
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "NotFound", "No route matches this method and path."),
+    "INVALID_API_KEY": (None, "InvalidApiKey", "Send a valid API key in the x-api-key header."),
+    "THROTTLED": (None, "TooManyRequests", None),
+    "QUOTA_EXCEEDED": (None, "QuotaExceeded", None),
+    "REQUEST_TOO_LARGE": (None, "RequestTooLarge", None),
+    "DEFAULT_4XX": (None, "$context.error.responseType", None),
+    "DEFAULT_5XX": (None, "InternalServerError", "An internal error occurred. Try again later."),
+}
 
 STACK_CAPABILITIES = ["CAPABILITY_IAM"]
 MERGE_TEMPLATE_COMMAND = "python -m inspection_app.deploy merge-template"
@@ -296,6 +317,40 @@ def write_config(project_dir: Path, config: dict) -> None:
 def stage_environment(config: dict, stage: str) -> dict:
     """Top-level environment variables overlaid with the stage's (as Chalice merges them)."""
     return {**config.get("environment_variables", {}), **config.get("stages", {}).get(stage, {}).get("environment_variables", {})}
+
+
+def gateway_response_template(code: str, message: str | None) -> str:
+    """The JSON body of a gateway response (a mapping template: $context variables are filled in)."""
+    text = json.dumps(message) if message is not None else "$context.error.messageString"  # already quoted
+    return '{"error": "%s", "message": %s}' % (code, text)
+
+
+def gateway_responses_sam() -> dict:
+    """GATEWAY_RESPONSES as the GatewayResponses property of SAM's AWS::Serverless::Api."""
+    responses = {}
+    for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+        response = {
+            "ResponseParameters": {"Headers": {"Access-Control-Allow-Origin": "'*'"}},
+            "ResponseTemplates": {"application/json": gateway_response_template(code, message)},
+        }
+        if status:
+            response["StatusCode"] = status
+        responses[response_type] = response
+    return responses
+
+
+def ensure_gateway_responses(apigateway, rest_api_id: str, api_stage: str) -> None:
+    """Put GATEWAY_RESPONSES on the REST API and redeploy its stage (they apply from the next deployment).
+
+    Run after every `chalice deploy`: it rewrites the API from its swagger, which has none of them."""
+    for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+        apigateway.put_gateway_response(
+            restApiId=rest_api_id, responseType=response_type, **({"statusCode": status} if status else {}),
+            responseParameters={"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+            responseTemplates={"application/json": gateway_response_template(code, message)},
+        )
+    apigateway.create_deployment(restApiId=rest_api_id, stageName=api_stage,
+                                 description="inspection-app deploy: gateway responses in the app's error shape")
 
 
 def configure_stage(config: dict, stage: str, outputs: dict, policy_files: dict[str, str]) -> dict:
@@ -563,16 +618,77 @@ def _validate(stage: str, endpoint_name: str | None) -> None:
         )
 
 
-def _check_endpoint(session, endpoint_name: str, out: Callable[[str], None]) -> None:
-    """Warn (only) when the endpoint is missing or not in service: it may be created after the deployment."""
+def _check_endpoint(session, endpoint_name: str, out: Callable[[str], None]) -> dict | None:
+    """The endpoint's description, or None; warns (only) when it is missing or not in service: it may be
+    created after the deployment."""
     try:
-        status = session.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
+        endpoint = session.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
     except ClientError as error:
         out(f"warning: SageMaker endpoint {endpoint_name!r} not found in {session.region_name} "
             f"({error.response['Error'].get('Message', error)}); images will be recorded as errors until it exists.")
-        return
-    if status != "InService":
-        out(f"warning: SageMaker endpoint {endpoint_name!r} is {status}, not InService.")
+        return None
+    if endpoint["EndpointStatus"] != "InService":
+        out(f"warning: SageMaker endpoint {endpoint_name!r} is {endpoint['EndpointStatus']}, not InService.")
+    return endpoint
+
+
+def _input_size(value, source: str) -> int:
+    size = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        size = int(value)
+    if size is None or not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+        raise DeployError(f"{source} gives the model input size {value!r}; expected whole pixels from "
+                          f"{MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}.")
+    return size
+
+
+def model_dir_input_size(model_dir: Path) -> int:
+    """`input_size` of the model directory's model.json (what `inspection-app train` writes)."""
+    path = Path(model_dir) / "model.json"
+    try:
+        metadata = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DeployError(f"{path} does not exist; --model-dir must be a model directory (with model.json).") from None
+    except ValueError as error:
+        raise DeployError(f"{path} is not JSON: {error}") from None
+    if not isinstance(metadata, dict) or "input_size" not in metadata:
+        raise DeployError(f"{path} has no input_size.")
+    return _input_size(metadata["input_size"], str(path))
+
+
+def endpoint_input_size(sagemaker, endpoint: dict | None) -> int | None:
+    """The endpoint's INPUT_SIZE_TAG (set by `inspection-app sagemaker deploy`), or None without one."""
+    if endpoint is None:
+        return None
+    tags = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
+    value = next((tag["Value"] for tag in tags if tag["Key"] == INPUT_SIZE_TAG), None)
+    return None if value is None else _input_size(value, f"The tag {INPUT_SIZE_TAG} of endpoint {endpoint['EndpointName']}")
+
+
+def resolve_model_input_size(endpoint_name: str, endpoint: dict | None, from_endpoint: int | None,
+                             model_dir: Path | None) -> tuple[int, str]:
+    """(MODEL_INPUT_SIZE, where it came from): the model directory's model.json or the endpoint's tag, which
+    must agree when both are known; DeployError saying how to provide it when neither is."""
+    from_dir = model_dir_input_size(model_dir) if model_dir is not None else None
+    if from_dir is not None and from_endpoint is not None and from_dir != from_endpoint:
+        raise DeployError(
+            f"{Path(model_dir) / 'model.json'} says input_size {from_dir}, but endpoint {endpoint_name} is tagged "
+            f"{INPUT_SIZE_TAG}={from_endpoint}: the endpoint serves another model. Pass the model directory it "
+            "serves, or leave out --model-dir."
+        )
+    if from_dir is not None:
+        return from_dir, f"{Path(model_dir) / 'model.json'}"
+    if from_endpoint is not None:
+        return from_endpoint, f"tag {INPUT_SIZE_TAG} of endpoint {endpoint_name}"
+    why = "does not exist yet" if endpoint is None else f"has no tag {INPUT_SIZE_TAG}"
+    arn = endpoint["EndpointArn"] if endpoint else "ENDPOINT_ARN"
+    raise DeployError(
+        f"The model's input size is unknown: endpoint {endpoint_name} {why}, and no --model-dir was given. "
+        "Photos must be resized to exactly what the model takes. Either pass --model-dir DIR (the model "
+        "directory the endpoint serves; its model.json has input_size), or deploy the model with "
+        "`inspection-app sagemaker deploy` (it tags the endpoint), or tag the endpoint yourself: "
+        f"aws sagemaker add-tags --resource-arn {arn} --tags Key={INPUT_SIZE_TAG},Value=SIZE"
+    )
 
 
 def _run(command: list[str], *, cwd: Path, env: dict, run) -> None:
@@ -587,6 +703,7 @@ def deploy(
     endpoint_name: str | None = None,
     confidence_threshold: float | None = None,
     alert_email: str | None = None,
+    model_dir: Path | None = None,
     profile: str | None = None,
     region: str | None = None,
     project_dir: Path = PROJECT_DIR,
@@ -596,7 +713,10 @@ def deploy(
     out: Callable[[str], None] = print,
     wait_delay: int = 10,
 ) -> dict:
-    """Deploy the stage: resource stack, configuration, `chalice deploy`, partial batch failures, API key."""
+    """Deploy the stage: resource stack, configuration, `chalice deploy`, partial batch failures, API key.
+
+    `model_dir`: the model directory the endpoint serves, for its input size where the endpoint has no
+    INPUT_SIZE_TAG (see `resolve_model_input_size`)."""
     project_dir = Path(project_dir)
     session = _session(session, profile, region)
     config = read_config(project_dir)
@@ -609,13 +729,18 @@ def deploy(
     if endpoint_name is None and existing is None:
         raise DeployError("The first deployment of a stage needs --endpoint-name (the SageMaker endpoint to call).")
 
-    if endpoint_name:
-        _check_endpoint(session, endpoint_name, out)
+    # Before anything changes: the endpoint to call (given, or the one the stack has) and its model's input size.
+    serving = endpoint_name or {p["ParameterKey"]: p["ParameterValue"] for p in existing["Parameters"]}["EndpointName"]
+    endpoint = _check_endpoint(session, serving, out)
+    input_size, input_size_source = resolve_model_input_size(
+        serving, endpoint, endpoint_input_size(session.client("sagemaker"), endpoint), model_dir)
+    out(f"Model input size {input_size} px (from {input_size_source}).")
     out(f"1/5 Resource stack {name} in {session.region_name} ...")
     parameters = {
         "AppName": app_name,
         "Stage": stage,
         "EndpointName": endpoint_name,
+        "ModelInputSize": input_size,
         "ConfidenceThreshold": confidence_threshold,
         "AlertEmail": alert_email,
         "UploadPrefix": environment.get("UPLOAD_PREFIX", "uploads/"),
@@ -639,12 +764,13 @@ def deploy(
         session.client("lambda"), names.function_name("start_inspections"), outputs["UploadQueueArn"], sleep=sleep
     )
 
-    out("5/5 Usage plan and API key for the REST API ...")
+    out("5/5 Usage plan, API key and error responses of the REST API ...")
     rest_api = next((item for item in deployed_resources(project_dir, stage) if item.get("resource_type") == "rest_api"), None)
     if rest_api is None:
         raise DeployError(f".chalice/deployed/{stage}.json names no REST API; did `chalice deploy` succeed?")
     api_stage = config["stages"].get(stage, {}).get("api_gateway_stage", config.get("api_gateway_stage", "api"))
     api_key = ensure_api_key(session.client("apigateway"), rest_api["rest_api_id"], api_stage, names)
+    ensure_gateway_responses(session.client("apigateway"), rest_api["rest_api_id"], api_stage)
 
     summary = {
         "stack": name,
@@ -662,6 +788,7 @@ def deploy(
         f"--query value --output text\n"
         f"                  Send it as the `{API_KEY_HEADER}` header.\n"
         f"  upload bucket   s3://{outputs['UploadBucketName']}/{names.upload_prefix}\n"
+        f"  model input     {outputs['ModelInputSize']} px, from {input_size_source}\n"
         f"  results table   {outputs['ResultsTableName']}\n"
         f"  state machine   {outputs['StateMachineArn']}\n"
         f"  dead letters    {outputs['DeadLetterQueueUrl']}\n"
@@ -795,6 +922,7 @@ def merge_template(project_dir: Path = PROJECT_DIR) -> dict:
         merged_resources[role] = {
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": as_cloudformation(document)}]}
         }
+    merged_resources[REST_API_LOGICAL_ID] = {"Properties": {"GatewayResponses": gateway_responses_sam()}}
     merged_resources["ApiUsagePlan"] = {
         "Type": "AWS::ApiGateway::UsagePlan",
         "Properties": {
@@ -839,7 +967,7 @@ def merge_template_text(project_dir: Path = PROJECT_DIR) -> str:
 def _cmd_deploy(args) -> int:
     try:
         deploy(args.stage, endpoint_name=args.endpoint_name, confidence_threshold=args.confidence_threshold,
-               alert_email=args.alert_email, profile=args.profile, region=args.region)
+               alert_email=args.alert_email, model_dir=args.model_dir, profile=args.profile, region=args.region)
     except (DeployError, BotoCoreError, ClientError) as error:  # no credentials, access denied, ...
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -872,6 +1000,10 @@ def add_deploy_commands(subparsers) -> None:
     deploy_parser.add_argument("--confidence-threshold", type=float,
                                help="verdicts below it are needs_review (0.5-1, default 0.75 or the previous value)")
     deploy_parser.add_argument("--alert-email", help="subscribe this address to defect alerts ('' removes it)")
+    deploy_parser.add_argument(
+        "--model-dir", type=Path,
+        help="the model directory the endpoint serves: MODEL_INPUT_SIZE is its model.json input_size (needed "
+             f"when the endpoint has no {INPUT_SIZE_TAG} tag, which `inspection-app sagemaker deploy` sets)")
     deploy_parser.set_defaults(func=_cmd_deploy)
 
     destroy_parser = subparsers.add_parser(

@@ -26,6 +26,7 @@ def stack(aws_credentials):
             StackName=STACK,
             TemplateBody=json.dumps(deploy.resource_template(PROJECT_DIR)),
             Parameters=[{"ParameterKey": "EndpointName", "ParameterValue": "pcb-classifier"},
+                        {"ParameterKey": "ModelInputSize", "ParameterValue": "192"},
                         {"ParameterKey": "AlertEmail", "ParameterValue": "qa@example.com"}],
             Capabilities=deploy.STACK_CAPABILITIES,
         )
@@ -58,6 +59,7 @@ def test_outputs_are_what_the_names_predict(stack):
     assert outputs["StateMachineArn"] == names.state_machine_arn
     assert outputs["EndpointName"] == "pcb-classifier"
     assert float(outputs["ConfidenceThreshold"]) == 0.75
+    assert outputs["ModelInputSize"] == "192"
     assert outputs["UploadPrefix"] == "uploads/"
 
 

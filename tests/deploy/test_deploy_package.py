@@ -153,3 +153,26 @@ def test_local_server_serves_key_protected_routes_without_a_key():
 
     response = LocalGateway(probe, Config()).handle_request("GET", "/probe", {}, b"")
     assert response["statusCode"] == 200
+
+
+def test_merged_api_answers_its_own_errors_in_the_apps_shape(packaged):
+    # API Gateway answers unknown routes, bad keys and throttling itself: the gateway responses give those
+    # answers the app's {"error", "message"} shape too (unknown routes as 404 NotFound).
+    api = packaged["merged"]["Resources"][deploy.REST_API_LOGICAL_ID]["Properties"]
+    responses = api["GatewayResponses"]
+    assert set(responses) == set(deploy.GATEWAY_RESPONSES)
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    for response in responses.values():
+        assert response["ResponseTemplates"]["application/json"].startswith('{"error": ')
+        assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'"
+    assert "DefinitionBody" in api  # Chalice's swagger, which SAM adds them to
+
+
+def test_merged_functions_get_the_model_input_size_from_the_stack_parameter(packaged):
+    template = packaged["merged"]
+    assert "Default" not in template["Parameters"]["ModelInputSize"]  # from the model, never a default
+    classify = template["Resources"][deploy.FUNCTION_LOGICAL_IDS["classify_image"]]["Properties"]
+    assert classify["Environment"]["Variables"]["MODEL_INPUT_SIZE"] == {
+        "Fn::GetAtt": ["InspectionResources", "Outputs.ModelInputSize"]}
+    plain = packaged["plain"]["Resources"][deploy.FUNCTION_LOGICAL_IDS["classify_image"]]["Properties"]
+    assert "MODEL_INPUT_SIZE" not in plain.get("Environment", {}).get("Variables", {})  # none in config.json

@@ -65,7 +65,18 @@ class RecordedChalice:
         mapping = lambda_.create_event_source_mapping(
             EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}", FunctionName=function["FunctionArn"],
             BatchSize=10)
-        api = boto3.client("apigateway", region_name=REGION).create_rest_api(name="quality-inspection")
+        apigateway = boto3.client("apigateway", region_name=REGION)
+        api = apigateway.create_rest_api(name="quality-inspection")
+        # A route (Chalice's API has several): a REST API without methods cannot be deployed.
+        root = apigateway.get_resources(restApiId=api["id"])["items"][0]["id"]
+        uploads = apigateway.create_resource(restApiId=api["id"], parentId=root, pathPart="uploads")["id"]
+        apigateway.put_method(restApiId=api["id"], resourceId=uploads, httpMethod="POST", authorizationType="NONE",
+                              apiKeyRequired=True)
+        apigateway.put_integration(restApiId=api["id"], resourceId=uploads, httpMethod="POST", type="AWS_PROXY",
+                                   integrationHttpMethod="POST",
+                                   uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+                                       f"{function['FunctionArn']}/invocations")
+        apigateway.create_deployment(restApiId=api["id"], stageName="api")
         record.parent.mkdir(exist_ok=True)
         record.write_text(json.dumps({"schema_version": "2.0", "backend": "api", "resources": [
             {"name": "start_inspections", "resource_type": "lambda_function", "lambda_arn": function["FunctionArn"]},
@@ -90,12 +101,33 @@ def aws(aws_credentials):
         yield boto3.session.Session(region_name=REGION)
 
 
+INPUT_SIZE = 192  # of the model the tests' endpoint serves
+
+
 @pytest.fixture
 def project(tmp_path):
+    """A copy of the project, and beside it the model directory the endpoint serves (`model`)."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text(json.dumps({"input_size": INPUT_SIZE, "classes": ["a", "b"]}))
     return copy_project(tmp_path / "project")
 
 
+def _endpoint(session, name: str, tags: dict | None = None) -> str:
+    """A SageMaker endpoint on moto, tagged like `inspection-app sagemaker deploy` tags it; returns its ARN."""
+    sagemaker = session.client("sagemaker")
+    sagemaker.create_model(ModelName=f"{name}-model", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
+                           PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"})
+    sagemaker.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": f"{name}-model", "InstanceType": "ml.m5.large",
+         "InitialInstanceCount": 1}])
+    arn = sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")["EndpointArn"]
+    if tags:
+        sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return arn
+
+
 def _deploy(session, project, chalice, **kwargs):
+    kwargs.setdefault("model_dir", project.parent / "model")
     lines: list[str] = []
     summary = deploy.deploy("dev", project_dir=project, session=session, run=chalice, sleep=lambda _: None,
                             out=lines.append, wait_delay=1, **kwargs)
@@ -122,7 +154,9 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
         "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-dev-alerts",
         "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:quality-inspection-dev",
         "SAGEMAKER_ENDPOINT_NAME": "pcb-classifier",
+        "MODEL_INPUT_SIZE": "192",  # model.json's input_size
         "CONFIDENCE_THRESHOLD": "0.75",
+        "DEAD_LETTER_QUEUE_URL": outputs["DeadLetterQueueUrl"],
     }
     assert stage["autogen_policy"] is False
     assert stage["lambda_functions"]["classify_image"]["lambda_memory_size"] == 1024  # kept
@@ -154,6 +188,19 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
     assert key["id"] == summary["api_key_id"]
     assert "x-api-key" in printed and summary["api_url"] in printed
     assert "warning: SageMaker endpoint 'pcb-classifier' not found" in printed  # moto has no such endpoint
+    assert f"Model input size 192 px (from {project.parent / 'model' / 'model.json'})" in printed
+    # API Gateway's own answers (unknown route, bad key ...) in the app's error shape, redeployed to the stage.
+    responses = {r["responseType"]: r for r in apigateway.get_gateway_responses(restApiId=rest_api_id)["items"]}
+    for response_type, (status, code, _) in deploy.GATEWAY_RESPONSES.items():
+        template = responses[response_type]["responseTemplates"]["application/json"]
+        assert template.startswith('{"error": "%s", "message": ' % code), response_type
+        if status:
+            assert responses[response_type]["statusCode"] == status
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    assert json.loads(deploy.gateway_response_template("NotFound", "No route.")) == {
+        "error": "NotFound", "message": "No route."}
+    assert any("gateway responses" in (d.get("description") or "")
+               for d in apigateway.get_deployments(restApiId=rest_api_id)["items"])
 
 
 def test_deploy_again_keeps_previous_parameters_and_creates_nothing_twice(aws, project):
@@ -171,6 +218,51 @@ def test_deploy_again_keeps_previous_parameters_and_creates_nothing_twice(aws, p
     assert len(apigateway.get_usage_plans()["items"]) == 1
     assert len(apigateway.get_api_keys()["items"]) == 1
     assert summary["api_key_id"] == apigateway.get_api_keys()["items"][0]["id"]
+
+
+def test_the_model_input_size_comes_from_the_endpoints_tag(aws, project):
+    _endpoint(aws, "pcb-classifier", {deploy.INPUT_SIZE_TAG: "256"})
+    summary, printed = _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier", model_dir=None)
+    assert summary["outputs"]["ModelInputSize"] == "256"
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    assert config["stages"]["dev"]["environment_variables"]["MODEL_INPUT_SIZE"] == "256"
+    assert f"tag {deploy.INPUT_SIZE_TAG} of endpoint pcb-classifier" in printed
+    # A redeploy without --endpoint-name reads the tag of the endpoint the stack has.
+    summary, _ = _deploy(aws, project, RecordedChalice(), model_dir=None)
+    assert summary["outputs"]["ModelInputSize"] == "256"
+
+
+def test_a_model_dir_that_disagrees_with_the_endpoints_tag_stops_before_anything_is_made(aws, project):
+    _endpoint(aws, "pcb-classifier", {deploy.INPUT_SIZE_TAG: "224"})
+    with pytest.raises(deploy.DeployError, match="says input_size 192, but endpoint pcb-classifier is tagged"):
+        _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier")
+    assert aws.client("cloudformation").list_stacks()["StackSummaries"] == []
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["no-endpoint", "untagged-endpoint"])
+def test_an_unknown_model_input_size_stops_the_deployment_and_says_how_to_give_it(aws, project, tagged):
+    if tagged:
+        arn = _endpoint(aws, "pcb-classifier", {"team": "qa"})
+    chalice = RecordedChalice()
+    with pytest.raises(deploy.DeployError) as raised:
+        _deploy(aws, project, chalice, endpoint_name="pcb-classifier", model_dir=None)
+    message = str(raised.value)
+    assert "--model-dir" in message and "inspection-app sagemaker deploy" in message
+    assert f"aws sagemaker add-tags --resource-arn {arn if tagged else 'ENDPOINT_ARN'}" in message
+    assert chalice.calls == [] and aws.client("cloudformation").list_stacks()["StackSummaries"] == []
+
+
+@pytest.mark.parametrize("model_json, error", [
+    (None, "does not exist"), ("not json", "is not JSON"), ('{"classes": []}', "has no input_size"),
+    ('{"input_size": 8}', "expected whole pixels"), ('{"input_size": "big"}', "expected whole pixels"),
+])
+def test_a_model_dir_without_a_usable_input_size_is_refused(aws, project, tmp_path, model_json, error):
+    model_dir = tmp_path / "other-model"
+    model_dir.mkdir()
+    if model_json is not None:
+        (model_dir / "model.json").write_text(model_json)
+    with pytest.raises(deploy.DeployError, match=error):
+        _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier", model_dir=model_dir)
 
 
 def test_first_deploy_needs_an_endpoint_name(aws, project):
@@ -229,9 +321,10 @@ def test_commands_register_in_a_cli():
     parser = argparse.ArgumentParser()
     deploy.add_deploy_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["deploy", "--stage", "dev", "--endpoint-name", "pcb-classifier",
-                              "--alert-email", "qa@example.com", "--confidence-threshold", "0.8"])
-    assert (args.stage, args.endpoint_name, args.alert_email, args.confidence_threshold) == (
-        "dev", "pcb-classifier", "qa@example.com", 0.8)
+                              "--alert-email", "qa@example.com", "--confidence-threshold", "0.8",
+                              "--model-dir", "var/model"])
+    assert (args.stage, args.endpoint_name, args.alert_email, args.confidence_threshold, args.model_dir) == (
+        "dev", "pcb-classifier", "qa@example.com", 0.8, deploy.Path("var/model"))
     assert args.func is deploy._cmd_deploy
     args = parser.parse_args(["destroy", "--stage", "dev", "--yes"])
     assert args.yes and args.func is deploy._cmd_destroy

@@ -11,13 +11,14 @@ from sagemaker_helpers import BUCKET, REGION, ROLE
 from inspection_app.cli import main as cli_main
 from training.dataset import DatasetError
 from training.sagemaker import launcher
-from training.sagemaker.defaults import DEFAULT_PREFIX
+from training.sagemaker.defaults import DEFAULT_PREFIX, INPUT_SIZE_TAG
 
 PYTORCH_TRAINING_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-training:2.10-cpu-py313"
 PYTORCH_INFERENCE_CPU_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.6-cpu-py312"
 PYTORCH_INFERENCE_GPU_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.6-gpu-py312"
 BUILTIN_IMAGE = f"685385470294.dkr.ecr.{REGION}.amazonaws.com/image-classification:1"
 MODEL_DATA = f"s3://{BUCKET}/models/tiny/model.tar.gz"
+MODEL_JSON = b'{"input_size": 192, "classes": ["defect_free", "defective"]}'
 
 
 def _tar_gz(files: dict) -> bytes:
@@ -58,8 +59,14 @@ def dataset(tmp_path, write_dataset):
 def model_data(aws):
     """A model.tar.gz in S3 as a training job leaves it (no code/ needed: deploy adds it)."""
     aws.client("s3").put_object(Bucket=BUCKET, Key="models/tiny/model.tar.gz",
-                                Body=_tar_gz({"model.pt": b"weights", "model.json": b"{}"}))
+                                Body=_tar_gz({"model.pt": b"weights", "model.json": MODEL_JSON}))
     return MODEL_DATA
+
+
+def _endpoint_tags(aws, name: str) -> dict:
+    sagemaker = aws.client("sagemaker")
+    arn = sagemaker.describe_endpoint(EndpointName=name)["EndpointArn"]
+    return {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=arn)["Tags"]}
 
 
 # --- training --------------------------------------------------------------------------------
@@ -170,7 +177,7 @@ def test_given_model_data_when_deployed_real_time_then_the_model_serves_our_code
     assert container["ModelDataUrl"] == result.model_data != model_data
     assert container["ModelDataUrl"].startswith(f"s3://{BUCKET}/")
     repacked = _read_tar_gz(_s3_object(aws, container["ModelDataUrl"]))
-    assert repacked["model.pt"] == b"weights" and repacked["model.json"] == b"{}"
+    assert repacked["model.pt"] == b"weights" and repacked["model.json"] == MODEL_JSON
     assert {"code/inference.py", "code/training/preprocess.py", "code/efficientnet_lite_pytorch/model.py"} <= set(repacked)
     # ... and the endpoint puts one ml.m5.large instance behind it
     endpoint = sagemaker.describe_endpoint(EndpointName="defect-classifier")
@@ -178,6 +185,24 @@ def test_given_model_data_when_deployed_real_time_then_the_model_serves_our_code
     assert variant["ModelName"] == result.model_name
     assert variant["InstanceType"] == "ml.m5.large" and variant["InitialInstanceCount"] == 1
     assert "ServerlessConfig" not in variant
+    # ... tagged with the input size of model.json, for `inspection-app deploy`
+    assert result.input_size == 192
+    assert _endpoint_tags(aws, "defect-classifier")[INPUT_SIZE_TAG] == "192"
+
+
+@pytest.mark.parametrize("model_json", [b"{}", b'{"input_size": "192"}', b'{"input_size": 8}', None])
+def test_given_an_archive_whose_model_json_gives_no_input_size_then_deploy_refuses_before_creating_anything(
+        aws, model_json):
+    files = {"model.pt": b"weights", **({"model.json": model_json} if model_json else {})}
+    aws.client("s3").put_object(Bucket=BUCKET, Key="models/tiny/model.tar.gz", Body=_tar_gz(files))
+    with pytest.raises(launcher.LauncherError, match="input.size|input_size"):
+        launcher.deploy_endpoint(MODEL_DATA, "defect-classifier", role=ROLE, session=aws, wait=False)
+    assert aws.client("sagemaker").list_models()["Models"] == []
+
+
+def test_given_an_input_size_that_disagrees_with_model_json_then_deploy_refuses(aws, model_data):
+    with pytest.raises(launcher.LauncherError, match="disagrees with the model's model.json"):
+        launcher.deploy_endpoint(model_data, "defect-classifier", role=ROLE, session=aws, wait=False, input_size=224)
 
 
 def test_given_serverless_when_deployed_then_the_endpoint_has_the_memory_and_concurrency_asked_for(aws, model_data):
@@ -200,12 +225,30 @@ def test_given_a_gpu_instance_type_then_the_gpu_inference_image_serves(aws, mode
 
 
 def test_given_a_builtin_model_when_deployed_then_the_algorithm_image_serves_the_archive_as_it_is(aws, model_data):
+    # A built-in model from elsewhere does not tell its input size: it is given.
     result = launcher.deploy_endpoint(model_data, "defect-builtin", algorithm="builtin", role=ROLE, session=aws,
-                                      wait=False)
+                                      wait=False, input_size=224)
     container = aws.client("sagemaker").describe_model(ModelName=result.model_name)["PrimaryContainer"]
     assert container["Image"] == BUILTIN_IMAGE
     assert container["ModelDataUrl"] == model_data
     assert "SAGEMAKER_PROGRAM" not in container.get("Environment", {})
+    assert _endpoint_tags(aws, "defect-builtin")[INPUT_SIZE_TAG] == "224"
+
+
+def test_given_a_builtin_model_of_unknown_origin_and_no_input_size_then_deploy_says_to_pass_it(aws, model_data):
+    with pytest.raises(launcher.LauncherError, match="pass --input-size"):
+        launcher.deploy_endpoint(model_data, "defect-builtin", algorithm="builtin", role=ROLE, session=aws, wait=False)
+
+
+def test_given_the_model_of_a_builtin_training_job_then_its_image_shape_is_the_endpoints_input_size(aws, dataset):
+    trained = launcher.train_job(dataset, BUCKET, ROLE, algorithm="builtin", session=aws, wait=False)
+    result = launcher.deploy_endpoint(trained.model_data, "defect-builtin", algorithm="builtin", role=ROLE,
+                                      session=aws, wait=False)
+    assert result.input_size == 224  # image_shape 3,224,224
+    assert _endpoint_tags(aws, "defect-builtin")[INPUT_SIZE_TAG] == "224"
+    with pytest.raises(launcher.LauncherError, match="disagrees with the model's image_shape"):
+        launcher.deploy_endpoint(trained.model_data, "defect-other", algorithm="builtin", role=ROLE, session=aws,
+                                 wait=False, input_size=192)
 
 
 @pytest.mark.parametrize("uri", ["models/tiny/model.tar.gz", "s3://bucket-only", "s3://b/model.zip", ""])
@@ -244,6 +287,7 @@ def test_given_the_deploy_command_then_it_prints_the_endpoint_name_for_the_app(a
                      "--role", ROLE, "--serverless", "--region", REGION, "--no-wait"]) == 0
     out = capsys.readouterr().out
     assert "SAGEMAKER_ENDPOINT_NAME=defect-classifier" in out
+    assert f"192 px input, tagged {INPUT_SIZE_TAG}" in out
     assert "inspection-app deploy --stage dev --endpoint-name defect-classifier" in out
     assert aws.client("sagemaker").describe_endpoint(EndpointName="defect-classifier")["EndpointStatus"]
 

@@ -43,6 +43,7 @@ def make_settings(**overrides) -> Settings:
         results_table=TABLE,
         alert_topic_arn=TOPIC_ARN,
         endpoint_name=ENDPOINT_NAME,
+        model_input_size=224,
     )
     values.update(overrides)
     return Settings(**values)

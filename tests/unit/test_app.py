@@ -35,11 +35,14 @@ from .helpers import (
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 JSON = {"Content-Type": "application/json"}
 KEY = "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
+SERVED_INPUT_SIZE = 192
 
 
 @pytest.fixture
 def clients(aws, boto_session, monkeypatch):
     """The app's clients, on moto; the resources the `local` stage names exist."""
+    # What the embedded stack sets from the model it serves (config.json has no MODEL_INPUT_SIZE).
+    monkeypatch.setenv("MODEL_INPUT_SIZE", str(SERVED_INPUT_SIZE))
     fresh = AwsClients(boto_session)
     monkeypatch.setattr(app_module, "clients", fresh)
     fresh.s3.create_bucket(Bucket=LOCAL_BUCKET)
@@ -227,7 +230,7 @@ def test_given_an_uploaded_photo_when_classify_image_invoked_then_the_endpoint_i
     }
     [request] = model.sent
     sent_image = Image.open(io.BytesIO(request["Body"]))
-    assert sent_image.size == (224, 224)  # MODEL_INPUT_SIZE of config.json
+    assert sent_image.size == (SERVED_INPUT_SIZE, SERVED_INPUT_SIZE)  # MODEL_INPUT_SIZE, set from the model
 
 
 def test_given_a_text_file_named_jpg_when_classify_image_invoked_then_rejected_without_the_model(client, clients, model):

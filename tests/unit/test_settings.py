@@ -12,8 +12,12 @@ REQUIRED = {
 }
 
 
+# Required too, with its own message: the served model's input size (no default that could disagree with it).
+MODEL_INPUT_SIZE = "192"
+
+
 def env(**extra):
-    values = dict(REQUIRED)
+    values = dict(REQUIRED, MODEL_INPUT_SIZE=MODEL_INPUT_SIZE)
     values.update(extra)
     return values
 
@@ -29,7 +33,7 @@ def test_given_only_required_variables_when_read_then_values_and_defaults_are_us
     assert settings.confidence_threshold == 0.75
     assert settings.max_upload_bytes == 10 * 1024 * 1024
     assert settings.max_image_pixels == 40_000_000
-    assert settings.model_input_size == 224
+    assert settings.model_input_size == 192
     assert settings.upload_url_expiry_seconds == 300
     assert settings.model_classes == ("defect_free", "defective")
 
@@ -87,9 +91,22 @@ def test_given_numbers_in_range_when_read_then_they_are_used(name, raw, expected
 
 
 def test_given_blank_numbers_when_read_then_defaults_are_used():
-    settings = Settings.from_env(env(CONFIDENCE_THRESHOLD="", MODEL_INPUT_SIZE="  "))
+    settings = Settings.from_env(env(CONFIDENCE_THRESHOLD="", MAX_UPLOAD_BYTES="  "))
     assert settings.confidence_threshold == 0.75
-    assert settings.model_input_size == 224
+    assert settings.max_upload_bytes == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_given_no_model_input_size_when_read_then_an_error_says_it_comes_from_the_model(value):
+    values = env()
+    if value is None:
+        del values["MODEL_INPUT_SIZE"]
+    else:
+        values["MODEL_INPUT_SIZE"] = value
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env(values)
+    assert "MODEL_INPUT_SIZE" in str(raised.value) and "model.json input_size" in str(raised.value)
+    assert "inspection-app deploy" in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +124,9 @@ def test_given_blank_numbers_when_read_then_defaults_are_used():
         ("MAX_IMAGE_PIXELS", "inf", "between"),
         ("MODEL_INPUT_SIZE", "15", "between"),
         ("MODEL_INPUT_SIZE", "4097", "between"),
+        ("MODEL_INPUT_SIZE", "192.5", "whole number"),
+        ("MODEL_INPUT_SIZE", "192px", "whole number"),
+        ("MODEL_INPUT_SIZE", "\u00b2", "whole number"),
         ("UPLOAD_URL_EXPIRY_SECONDS", "9", "between"),
         ("UPLOAD_URL_EXPIRY_SECONDS", "3601", "between"),
     ],

@@ -72,14 +72,15 @@ def cmd_deploy(args) -> int:
         result = deploy_endpoint(args.model_data, args.endpoint_name, serverless=args.serverless,
                                  instance_type=args.instance_type, memory_size_in_mb=args.memory_size,
                                  max_concurrency=args.max_concurrency, role=args.role, session=_session(args),
-                                 algorithm=args.algorithm, wait=not args.no_wait)
+                                 algorithm=args.algorithm, wait=not args.no_wait, input_size=args.input_size)
     except (LauncherError, BotoCoreError, ClientError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     placement = (f"serverless, {args.memory_size} MB, up to {args.max_concurrency} concurrent requests"
                  if result.serverless else f"real-time, 1 x {args.instance_type}")
     state = "is being created" if args.no_wait else "is in service"
-    print(f"Endpoint {result.endpoint_name} {state} ({placement}; model {result.model_name}).")
+    print(f"Endpoint {result.endpoint_name} {state} ({placement}; model {result.model_name}, "
+          f"{result.input_size} px input, tagged {defaults.INPUT_SIZE_TAG}).")
     print("Point the app at it:")
     print(f"  SAGEMAKER_ENDPOINT_NAME={result.endpoint_name}")
     print(f"  inspection-app deploy --stage dev --endpoint-name {result.endpoint_name}")
@@ -141,6 +142,9 @@ def add_sagemaker_commands(subparsers) -> None:
     deploy.add_argument("--role", help="ARN of the SageMaker execution role (default: the SDK's default role)")
     deploy.add_argument("--algorithm", choices=defaults.ALGORITHMS, default="pytorch",
                         help="builtin for models of `sagemaker train --algorithm builtin`")
+    deploy.add_argument("--input-size", type=int,
+                        help="the model's input size in pixels, only for a model that does not tell (a built-in "
+                             "model not trained by `sagemaker train`); read from model.json or image_shape otherwise")
     _aws_options(deploy)
     deploy.set_defaults(func=cmd_deploy)
 

@@ -22,3 +22,7 @@ BUILTIN_RESIZE = 240
 BUILTIN_LEARNING_RATE = 0.001
 BUILTIN_EPOCHS = 10
 BUILTIN_MAX_BATCH_SIZE = 16
+# The tag `sagemaker deploy` puts on an endpoint: the side of the square its model takes as input (model.json
+# `input_size`; image_shape for the built-in algorithm). `inspection-app deploy` reads it back and sets the
+# stage's MODEL_INPUT_SIZE from it, so the classify Lambda resizes photos to exactly what the model expects.
+INPUT_SIZE_TAG = "quality-inspection:input-size"

@@ -8,15 +8,18 @@
 - `deploy_endpoint(model_data_s3_uri, endpoint_name)`: a real-time or serverless endpoint, with
   the PyTorch 2.6 inference container and our `code/inference.py` (or the built-in algorithm's
   image for its models). Both answer the same contract: JPEG/PNG bytes in, the JSON list of class
-  probabilities (defect_free, defective) out.
+  probabilities (defect_free, defective) out. The endpoint is tagged with the model's input size
+  (`INPUT_SIZE_TAG`), read from the model itself, for `inspection-app deploy`.
 
 The SDK is an optional extra (`pip install -e '.[sagemaker]'`): it is imported inside the functions.
 """
 
 import hashlib
+import json
 import logging
 import os
 import re
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import boto3
 
+from chalicelib.settings import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from training.dataset import Dataset, load_dataset, split_dataset
 from training.sagemaker.defaults import (
     ALGORITHMS,
@@ -40,6 +44,7 @@ from training.sagemaker.defaults import (
     DEFAULT_TRAINING_INSTANCE,
     INFERENCE_FRAMEWORK_VERSION,
     INFERENCE_PY_VERSION,
+    INPUT_SIZE_TAG,
     TRAINING_FRAMEWORK_VERSION,
     TRAINING_PY_VERSION,
 )
@@ -56,6 +61,8 @@ from training.sagemaker.package import (
 IMAGE_CONTENT_TYPE = "application/x-image"
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MODEL_DATA_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+\.tar\.gz)$")
+# Where a training job leaves its model: <output path>/<job name>/output/model.tar.gz
+TRAINING_JOB_OUTPUT = re.compile(r"/(?P<job>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/output/model\.tar\.gz$")
 
 
 class LauncherError(ValueError):
@@ -78,6 +85,7 @@ class EndpointResult:
     image_uri: str
     model_data: str  # what the model serves (a repacked copy holding our code/, for PyTorch)
     serverless: bool
+    input_size: int  # the model's, also the endpoint's INPUT_SIZE_TAG
 
 
 def aws_session(session: boto3.Session | None = None, region: str | None = None,
@@ -223,17 +231,82 @@ def inference_image(algorithm: str, region: str, instance_type: str | None) -> s
     )
 
 
+def _archived_input_size(s3, bucket: str, key: str) -> int | None:
+    """model.json's input_size in the model.tar.gz at s3://bucket/key, read as a stream (None without one)."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        with tarfile.open(fileobj=body, mode="r|gz") as archive:
+            for member in archive:
+                if member.isfile() and member.name.removeprefix("./") == "model.json":
+                    metadata = json.loads(archive.extractfile(member).read())
+                    return metadata.get("input_size") if isinstance(metadata, dict) else None
+    except (tarfile.TarError, OSError, ValueError) as error:
+        raise LauncherError(f"s3://{bucket}/{key} is not a readable model.tar.gz: {error}") from None
+    finally:
+        body.close()
+    return None
+
+
+def _training_job_input_size(sagemaker_client, model_data_s3_uri: str) -> int | None:
+    """The image_shape hyperparameter ("3,224,224") of the built-in job that wrote the archive, if it is known."""
+    job = TRAINING_JOB_OUTPUT.search(model_data_s3_uri)
+    if not job:
+        return None
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    try:
+        described = sagemaker_client.describe_training_job(TrainingJobName=job["job"])
+    except ClientError:
+        return None
+    shape = described.get("HyperParameters", {}).get("image_shape", "")
+    return int(shape.split(",")[-1]) if re.fullmatch(r"\d+,\d+,\d+", shape) else None
+
+
+def model_input_size(model_data_s3_uri: str, algorithm: str, session: boto3.Session,
+                     input_size: int | None = None) -> int:
+    """The side of the square the model takes, from the model itself: model.json in the archive (PyTorch), or
+    the image_shape its built-in training job ran with. `input_size` is for models that do not tell (a built-in
+    model trained elsewhere); it must agree with the model where the model does tell."""
+    location = MODEL_DATA_URI.match(model_data_s3_uri)
+    if algorithm == "pytorch":
+        found, source = _archived_input_size(session.client("s3"), location["bucket"], location["key"]), "model.json"
+    else:
+        found, source = _training_job_input_size(session.client("sagemaker"), model_data_s3_uri), "image_shape"
+    if found is not None and (not isinstance(found, int) or not MIN_INPUT_SIZE <= found <= MAX_INPUT_SIZE):
+        raise LauncherError(f"The model's {source} gives input size {found!r}; expected a whole number of pixels "
+                            f"from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}.")
+    if input_size is not None and found is not None and input_size != found:
+        raise LauncherError(f"--input-size {input_size} disagrees with the model's {source} ({found}); leave it out.")
+    size = found if found is not None else input_size
+    if size is None:
+        where = ("has no model.json with input_size" if algorithm == "pytorch"
+                 else "does not come from a training job whose image_shape can be read")
+        raise LauncherError(f"{model_data_s3_uri} {where}: pass --input-size (the side of the square images the "
+                            "model was trained on), so that the app resizes photos to it.")
+    if not MIN_INPUT_SIZE <= size <= MAX_INPUT_SIZE:
+        raise LauncherError(f"--input-size must lie between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE}, not {size}.")
+    return size
+
+
+def tag_input_size(sagemaker_client, endpoint_name: str, input_size: int) -> None:
+    """Tag the endpoint with the model's input size (read back by `inspection-app deploy`)."""
+    arn = sagemaker_client.describe_endpoint(EndpointName=endpoint_name)["EndpointArn"]
+    sagemaker_client.add_tags(ResourceArn=arn, Tags=[{"Key": INPUT_SIZE_TAG, "Value": str(input_size)}])
+
+
 def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: bool = False,
                     instance_type: str = DEFAULT_INFERENCE_INSTANCE,
                     memory_size_in_mb: int = DEFAULT_SERVERLESS_MEMORY_MB,
                     max_concurrency: int = DEFAULT_SERVERLESS_CONCURRENCY, role: str | None = None,
                     session: boto3.Session | None = None, algorithm: str = "pytorch",
-                    prefix: str = DEFAULT_PREFIX, wait: bool = True) -> EndpointResult:
+                    prefix: str = DEFAULT_PREFIX, wait: bool = True, input_size: int | None = None) -> EndpointResult:
     """Create a SageMaker model from `model_data_s3_uri` and an endpoint named `endpoint_name`.
 
     For the PyTorch model the SDK repacks model.tar.gz with a fresh `code/` (so any archive with
     model.pt and model.json deploys, and always with the current handler) into the same bucket.
-    `role` is the execution role SageMaker assumes (S3 read, ECR pull, CloudWatch logs)."""
+    `role` is the execution role SageMaker assumes (S3 read, ECR pull, CloudWatch logs). The endpoint is
+    tagged with the model's input size (see `model_input_size`; `input_size` only where the model does not
+    tell)."""
     if algorithm not in ALGORITHMS:
         raise LauncherError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
     location = MODEL_DATA_URI.match(model_data_s3_uri or "")
@@ -244,6 +317,7 @@ def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: b
         raise LauncherError(f"Endpoint name {endpoint_name!r} is not valid: up to 63 letters, digits and hyphens, "
                             "starting with a letter or digit.")
     boto_session = aws_session(session)
+    size = model_input_size(model_data_s3_uri, algorithm, boto_session, input_size)  # before anything is made
     from sagemaker.core.inference_config import ServerlessInferenceConfig  # noqa: PLC0415 - optional extra
     from sagemaker.core.training.configs import SourceCode  # noqa: PLC0415
     from sagemaker.serve.model_builder import ModelBuilder  # noqa: PLC0415
@@ -271,7 +345,9 @@ def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: b
     else:
         placement = {"instance_type": instance_type, "initial_instance_count": 1}
     builder.deploy(endpoint_name=endpoint_name, wait=wait, **placement)
-    described = boto_session.client("sagemaker").describe_model(ModelName=model_name)
+    sagemaker_client = boto_session.client("sagemaker")
+    tag_input_size(sagemaker_client, endpoint_name, size)
+    described = sagemaker_client.describe_model(ModelName=model_name)
     return EndpointResult(endpoint_name=endpoint_name, model_name=model_name, image_uri=image_uri,
                           model_data=described["PrimaryContainer"].get("ModelDataUrl", model_data_s3_uri),
-                          serverless=serverless)
+                          serverless=serverless, input_size=size)
