@@ -88,6 +88,7 @@ def test_table_bucket_topic_and_state_machine(stack):
     machine = boto3.client("stepfunctions", region_name=REGION).describe_state_machine(
         stateMachineArn=outputs["StateMachineArn"])
     # moto stores the definition as given (it does not apply DefinitionSubstitutions).
-    assert json.loads(machine["definition"])["StartAt"] == "ClassifyImage"
+    assert json.loads(machine["definition"])["StartAt"] == "IsClassified"
+    assert boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="quality-inspection-dev-parked-verdicts")["QueueUrl"] == outputs["ParkedVerdictQueueUrl"]
     groups = boto3.client("logs", region_name=REGION).describe_log_groups(logGroupNamePrefix="/aws/lambda/quality-inspection-dev")
     assert len(groups["logGroups"]) == len(deploy.FUNCTIONS)

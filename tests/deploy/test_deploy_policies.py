@@ -22,7 +22,8 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = {
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
 }
 # IAM action names that are not API operation names (so botocore's models do not list them).
-IAM_ONLY_ACTIONS = {"lambda:InvokeFunction", "s3:ListBucket"} | {
+# IAM actions that are not API operations (s3:GetObjectVersion: GetObject with a VersionId).
+IAM_ONLY_ACTIONS = {"lambda:InvokeFunction", "s3:ListBucket", "s3:GetObjectVersion"} | {
     a for a in ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS if "LogDeliver" in a
 }
 # IAM service prefix -> the botocore services whose operations it covers.
@@ -32,12 +33,13 @@ SERVICES = {"s3": ["s3"], "sqs": ["sqs"], "states": ["stepfunctions"], "sagemake
 # What each function's code calls, and nothing else. Widening a role means changing this on purpose.
 EXPECTED_ACTIONS = {
     "start_inspections": {"states:StartExecution", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                          "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+                          "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage",
                           "logs:CreateLogStream", "logs:PutLogEvents"},
-    "classify_image": {"s3:GetObject", "s3:ListBucket", "sagemaker:InvokeEndpoint",
+    "classify_image": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "sagemaker:InvokeEndpoint",
                        "logs:CreateLogStream", "logs:PutLogEvents"},
     "record_verdict": {"dynamodb:PutItem", "dynamodb:GetItem", "logs:CreateLogStream", "logs:PutLogEvents"},
-    "api_handler": {"s3:PutObject", "dynamodb:Query", "logs:CreateLogStream", "logs:PutLogEvents"},
+    "api_handler": {"s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem", "states:StartExecution",
+                    "logs:CreateLogStream", "logs:PutLogEvents"},
 }
 
 
@@ -172,7 +174,9 @@ def test_state_machine_role_may_only_invoke_its_functions_and_publish_alerts():
                 assert functions == ["${AppName}-${Stage}-classify_image", "${AppName}-${Stage}-record_verdict"]
             if statement["Sid"] == "PublishDefectAlerts":
                 assert statement["Resource"] == {"Ref": "AlertTopic"}
-    assert actions - ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS == {"lambda:InvokeFunction", "sns:Publish"}
+            if statement["Sid"] == "ParkUnstoredVerdicts":
+                assert statement["Resource"] == {"Fn::GetAtt": ["ParkedVerdictQueue", "Arn"]}
+    assert actions - ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS == {"lambda:InvokeFunction", "sns:Publish", "sqs:SendMessage"}
 
 
 def test_merged_template_policies_are_narrow(packaged):

@@ -7,9 +7,12 @@ import re
 import pytest
 from deploy_helpers import PROJECT_DIR, lint_errors
 
-from chalicelib.keys import IMAGE_EXTENSIONS
 from inspection_app import deploy
-from inspection_app.resource_settings import DLQ_MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, TABLE_KEYS
+from inspection_app.resource_settings import (
+    DLQ_MAX_RECEIVE_COUNT,
+    QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    results_table_definition,
+)
 
 RESOURCES = PROJECT_DIR / "statemachine" / "resources.yaml"
 DEFINITION = PROJECT_DIR / "statemachine" / "inspection.asl.json"
@@ -46,31 +49,31 @@ def test_queue_settings_agree_with_the_embedded_stack(template):
     assert queue["VisibilityTimeout"] >= 6 * CONFIG["lambda_timeout"]
 
 
-def test_table_keys_agree_with_the_embedded_stack(template):
+def test_table_agrees_with_the_embedded_stack(template):
     table = template["Resources"]["ResultsTable"]["Properties"]
-    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == list(TABLE_KEYS)
-    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
-        name: "S" for name, _ in TABLE_KEYS
-    }
+    local = results_table_definition("any")
+    assert table["KeySchema"] == local["KeySchema"]
+    assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == local["AttributeDefinitions"]
+    assert table["GlobalSecondaryIndexes"] == local["GlobalSecondaryIndexes"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
-def test_bucket_notifies_the_queue_of_new_images_under_the_prefix(template):
+def test_bucket_notifies_the_queue_of_every_new_object_under_the_prefix(template):
     assert template["Parameters"]["UploadPrefix"]["Default"] == CONFIG["environment_variables"]["UPLOAD_PREFIX"]
     bucket = template["Resources"]["UploadBucket"]
-    suffixes = set()
-    for configuration in bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]:
-        assert configuration["Event"] == "s3:ObjectCreated:*"
-        assert configuration["Queue"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
-        rules = {rule["Name"]: rule["Value"] for rule in configuration["Filter"]["S3Key"]["Rules"]}
-        assert rules["prefix"] == {"Ref": "UploadPrefix"}
-        suffixes.add(rules["suffix"])
-    # Every extension the starter accepts, in both cases (S3 suffix filters are case-sensitive).
-    assert {s.lstrip(".").lower() for s in suffixes} == set(IMAGE_EXTENSIONS)
-    assert {s.lstrip(".") for s in suffixes} >= {e.upper() for e in IMAGE_EXTENSIONS} | set(IMAGE_EXTENSIONS)
+    # One prefix-only filter: any object under uploads/ ends with a result or a `rejected` record (the starter
+    # reads the name); S3 refuses overlapping filters and its suffix filters are case-sensitive.
+    [configuration] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert configuration["Event"] == "s3:ObjectCreated:*"
+    assert configuration["Queue"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
+    assert configuration["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": {"Ref": "UploadPrefix"}}]
     # No circular dependency: the bucket waits for the queue policy, which names the bucket by string.
     assert bucket["DependsOn"] == "UploadQueuePolicy"
+
+
+def test_bucket_keeps_every_version_of_an_upload(template):
+    assert template["Resources"]["UploadBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
 def test_bucket_is_private_and_encrypted(template):

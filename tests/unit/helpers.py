@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from chalicelib.results import inspection_key
 from chalicelib.settings import Settings
+from inspection_app.resource_settings import results_table_definition
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -265,19 +266,8 @@ def invoke_endpoint_response(payload, custom_attributes: str | None = None, vari
 
 
 def create_results_table(client, name: str) -> None:
-    """The results table as the resource stack creates it: product_id HASH, inspection_key RANGE."""
-    client.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "product_id", "KeyType": "HASH"},
-            {"AttributeName": "inspection_key", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "product_id", "AttributeType": "S"},
-            {"AttributeName": "inspection_key", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """The results table as the resource stack creates it (keys and the verdict index)."""
+    client.create_table(**results_table_definition(name))
 
 
 def stored_record(product_id="PCB-0042", uploaded_at="2024-05-14T09:21:07.532Z", inspection_id=None, **changes) -> dict:
