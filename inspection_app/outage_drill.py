@@ -10,6 +10,7 @@ Used by `benchmarks/faults.py` (10-minute outages) and by tests/e2e (seconds-lon
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -79,13 +80,16 @@ class Drill:
                                  timeout=10)
         response.raise_for_status()
 
-    def _upload_steadily(self, photos: list[Path], prefix: str, interval: float, uploaded: list) -> None:
-        for index, photo in enumerate(photos):
-            started = time.monotonic()
-            product_id = f"{prefix}-{index:04d}"
-            upload = self.api.upload(photo, product_id)
-            uploaded.append((product_id, upload["key"]))
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    def _upload_steadily(self, photos: list[Path], prefix: str, interval: float, uploaded: list, failures: list) -> None:
+        try:
+            for index, photo in enumerate(photos):
+                started = time.monotonic()
+                product_id = f"{prefix}-{index:04d}"
+                upload = self.api.upload(photo, product_id)
+                uploaded.append((product_id, upload["key"]))
+                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        except Exception as error:  # noqa: BLE001 - re-raised by run() once the thread is joined
+            failures.append(error)
 
     def _results(self, product_ids: set[str]) -> list[dict]:
         """Every stored result of these products (a Scan: a drill's products are few), or [] while the
@@ -138,19 +142,26 @@ class Drill:
             alert_wait: float = 5.0) -> DrillResult:
         """Upload `photos` one every `interval` s; `fault_after` s in, fail `service` for `outage_seconds`."""
         uploaded: list = []
-        uploader = threading.Thread(target=self._upload_steadily, args=(photos, scenario, interval, uploaded))
+        failures: list = []
+        product_prefix = re.sub(r"[^A-Za-z0-9_-]+", "-", scenario).strip("-")
+        uploader = threading.Thread(target=self._upload_steadily,
+                                    args=(photos, product_prefix, interval, uploaded, failures))
         uploader.start()
         time.sleep(fault_after)
         if service:
             self.fault(service, outage_seconds)
         fault_ends = time.monotonic() + (outage_seconds if service else 0)
-        uploader.join()
-        # Settled: the fault is over and every execution has ended (stored, or parked).
         time.sleep(max(0.0, fault_ends - time.monotonic()))
+        # Drained: every photo that arrived during the fault has its result (or has ended parked).
+        backlog = list(uploaded)
+        self._wait_for_results(backlog, timeout, executions=self._executions + len(backlog))
+        result = DrillResult(scenario=scenario, drain_s=round(time.monotonic() - fault_ends, 1))
+        uploader.join()
+        if failures:
+            raise RuntimeError(f"uploading the drill's photos failed: {failures[0]}") from failures[0]
         self._executions += len(uploaded)
         results = self._wait_for_results(uploaded, timeout, executions=self._executions)
-        drained = time.monotonic()
-        result = DrillResult(scenario=scenario, photos=len(uploaded))
+        result.photos = len(uploaded)
         if recover:
             result.parked = redrive_parked(self.sqs, self.stepfunctions, self.info["parked_verdict_queue_url"],
                                            self.info["state_machine_arn"])["redriven"]
@@ -160,11 +171,9 @@ class Drill:
                 self._executions += result.parked + result.reinspected
                 results = self._wait_for_results(uploaded, timeout, executions=self._executions,
                                                  reinspections=result.reinspected)
-                drained = time.monotonic()
-        return self._count(result, uploaded, results, drained - fault_ends, alert_wait)
+        return self._count(result, uploaded, results, alert_wait)
 
-    def _count(self, result: DrillResult, uploaded: list, results: list[dict], drain: float,
-               alert_wait: float) -> DrillResult:
+    def _count(self, result: DrillResult, uploaded: list, results: list[dict], alert_wait: float) -> DrillResult:
         originals = Counter(r["key"] for r in results if "reinspection_of" not in r)
         keys = [key for _, key in uploaded]
         result.stored = sum(key in originals for key in keys)
@@ -179,5 +188,4 @@ class Drill:
         while more := self._alerts(alert_wait):
             alerts += more
         result.alerts = len(alerts)
-        result.drain_s = round(max(0.0, drain), 1)
         return result
