@@ -1,7 +1,7 @@
 """Starting one Step Functions execution per uploaded image, at most once per upload.
 
-S3 and SQS deliver at least once. The execution name is derived from the object's identity (bucket, key,
-version, eTag, sequencer), so a redelivered event asks for an execution that already exists, and Step
+S3 and SQS deliver at least once. The execution name is derived from the object's identity (bucket, key and
+version; eTag and sequencer where the bucket keeps no versions), so a redelivered event asks for an execution that already exists, and Step
 Functions refuses to run it twice: no second inspection, no second alert.
 """
 from __future__ import annotations
@@ -24,6 +24,11 @@ def name_for(product_id: str, *identity: str) -> str:
 
 
 def execution_name(event: UploadEvent) -> str:
+    # In a versioned bucket the version is the object's identity, however the event arrived (an S3
+    # notification and an EventBridge event of one upload carry different sequencers); without versions,
+    # the eTag and the sequencer tell an overwrite from a redelivery.
+    if event.version_id:
+        return name_for(event.product_id, event.bucket, event.key, event.version_id)
     return name_for(event.product_id, event.bucket, event.key, event.version_id, event.etag, event.sequencer)
 
 

@@ -43,8 +43,8 @@ def test_given_any_valid_product_id_when_named_then_at_most_80_allowed_character
 @pytest.mark.parametrize(
     "change",
     [
-        {"etag": "d41d8cd98f00b204e9800998ecf8427e"},
-        {"sequencer": "0066433B1F7D9A5C99"},
+        {"etag": "d41d8cd98f00b204e9800998ecf8427e", "version_id": None},
+        {"sequencer": "0066433B1F7D9A5C99", "version_id": None},
         {"version_id": "Wz1r0XvH3bqGkS1Ho2yZ0pJcX5eEXAMPL"},
         {"version_id": None},
         {"bucket": "quality-inspection-other-uploads"},
@@ -52,6 +52,13 @@ def test_given_any_valid_product_id_when_named_then_at_most_80_allowed_character
 )
 def test_given_the_same_key_with_another_identity_when_named_then_the_name_differs(change):
     assert execution_name(event_for(**change)) != execution_name(event_for())
+
+
+def test_given_one_object_version_announced_twice_by_different_routes_when_named_then_one_inspection():
+    # An S3 notification and an EventBridge event of the same upload carry different sequencers.
+    first = event_for(version_id="3HL4kqtJlcpXroDTDmJ", sequencer="0066433B1F7D9A5C21")
+    second = event_for(version_id="3HL4kqtJlcpXroDTDmJ", sequencer="00617F08299329D189")
+    assert execution_name(first) == execution_name(second)
 
 
 def test_given_an_overwritten_key_when_named_then_a_new_execution_is_asked_for():
