@@ -10,7 +10,7 @@ from chalicelib.classify import classify_upload
 from chalicelib.endpoint import SageMakerEndpoint
 from chalicelib.keys import UNMATCHED_PRODUCT_ID, InvalidProductId, validate_product_id
 from chalicelib.logs import log
-from chalicelib.results import DynamoDbResultsStore, ProductNotFound, product_results
+from chalicelib.results import DynamoDbResultsStore, ProductNotFound, ResultsStoreUnavailable, product_results
 from chalicelib.settings import Settings
 
 app = Chalice(app_name="quality-inspection")
@@ -87,6 +87,11 @@ def get_results(product_id):
         return _error(400, "InvalidProductId", str(error))
     except ProductNotFound as error:
         return _error(404, "ProductNotFound", str(error))
+    except ResultsStoreUnavailable:
+        response = _error(503, "ServiceUnavailable", "The results store is unavailable for a moment; "
+                          "ask again in a few seconds (no result is lost meanwhile).")
+        response.headers["Retry-After"] = "5"
+        return response
 
 
 @app.route("/reinspections", methods=["POST"], cors=True, api_key_required=True)

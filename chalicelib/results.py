@@ -105,13 +105,16 @@ class DynamoDbResultsStore:
 
     def history(self, product_id: str, limit: int = HISTORY_LIMIT) -> list[dict]:
         """The product's results, newest first."""
-        response = self._client.query(
-            TableName=self._table,
-            KeyConditionExpression="product_id = :p",
-            ExpressionAttributeValues={":p": {"S": product_id}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
+        try:
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="product_id = :p",
+                ExpressionAttributeValues={":p": {"S": product_id}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ResultsStoreUnavailable(f"reading the results of {product_id}: {error}") from None
         return [self._record(item) for item in response["Items"]]
 
     def with_verdict(self, verdict: str, since: str, limit: int, product_id: str | None = None) -> list[dict]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from chalice.test import Client
 from PIL import Image
@@ -472,3 +473,17 @@ def test_given_an_unknown_route_when_the_local_gateway_answers_then_404_in_the_a
     status, body = gateway_error(raised.value, "GET", "/nothing/here?x=1")
     assert status == 404
     assert json.loads(body) == {"error": "NotFound", "message": "No route GET /nothing/here."}
+
+
+def test_given_the_results_store_down_when_results_asked_then_503_with_retry_after(client, clients, monkeypatch):
+    # GIVEN DynamoDB answering 500 to every query (an outage)
+    def failing_query(**_):
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "Query")
+
+    monkeypatch.setattr(clients.dynamodb, "query", failing_query)
+    # WHEN an MES asks for a product's results
+    response = client.http.get("/results/PCB-0042")
+    # THEN it is told to ask again shortly, in the usual shape, not a 500
+    assert response.status_code == 503
+    assert response.json_body["error"] == "ServiceUnavailable"
+    assert response.headers["Retry-After"] == "5"
