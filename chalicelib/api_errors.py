@@ -124,6 +124,8 @@ def in_app_shape(response: Response, request=None) -> Response:
         if status == 405 and request is not None:
             allowed = response.headers.get("Allow", "")
             message = f"{request.method} is not allowed on {request.path}" + (f"; use {allowed}." if allowed else ".")
+        if status == 415:
+            message += "; send the body as JSON with Content-Type: application/json."
         return error_response(status, code, message, response.headers)
     text = body if isinstance(body, str) and body.strip() else HTTPStatus(status).phrase
     return error_response(status, default_code(status), text, response.headers)

@@ -420,7 +420,7 @@ def test_given_a_body_over_16_kib_when_posted_then_413(client):
 def test_given_a_body_that_is_not_json_when_posted_then_chalices_415_in_the_app_shape(client):
     response = client.http.post("/uploads", headers={"Content-Type": "text/plain"}, body=b"PCB-0042")
     body = assert_app_error(response, 415, "UnsupportedMediaType")
-    assert "text/plain" in body["message"]
+    assert "text/plain" in body["message"] and "Content-Type: application/json" in body["message"]
 
 
 def test_given_a_method_the_route_lacks_when_requested_then_405_in_the_app_shape_with_allow(client):
