@@ -56,13 +56,18 @@ class LocalAws:
         # moto's S3 events lack versionId and sequencer; the app needs both (see s3_event_fields).
         install_s3_event_fields()
         self._thread.start()
-        response = requests.post(
-            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
-        )
-        response.raise_for_status()
+        self._execute_state_machines(True)
         return self
 
+    def _execute_state_machines(self, enabled: bool) -> None:
+        response = requests.post(
+            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": enabled}}, timeout=10
+        )
+        response.raise_for_status()
+
     def stop(self) -> None:
+        # moto's configuration is process-wide: leave it as moto's default for whatever runs after us.
+        self._execute_state_machines(False)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)

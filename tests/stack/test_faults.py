@@ -64,8 +64,6 @@ def aws():
                               {"AttributeName": "inspection_key", "AttributeType": "S"}],
     )
     yield local
-    # moto's configuration is process-wide: leave it as other tests expect it.
-    requests.post(f"{local.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": False}}, timeout=10)
     local.stop()
     if saved_port is None:
         os.environ.pop("MOTO_PORT", None)
