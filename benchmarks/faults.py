@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,25 +72,32 @@ class StackProcess:
             time.sleep(0.2)
         self.info = json.loads(ready.read_text())
 
-    def stop(self) -> None:
+    def stop(self, keep: bool = False) -> None:
+        """Stop the stack; its home (logs) is removed unless `keep`."""
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        if keep:
+            print(f"stack logs kept in {self.home}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def run_scenario(name: str, service: str, outage: float, args, photos: list[Path], results: dict) -> None:
     stack = StackProcess(args.model_dir, args.retry_window)
+    failed = True
     try:
         count = int((FAULT_AFTER_SECONDS + outage + FAULT_AFTER_SECONDS) / args.interval)
         results[name] = Drill(stack.info).run(name, service, outage, (photos * (count // len(photos) + 1))[:count],
                                               interval=args.interval, fault_after=FAULT_AFTER_SECONDS,
                                               timeout=args.drain_timeout, alert_wait=10)
+        failed = bool(results[name].lost or results[name].duplicated)
     except Exception as error:  # noqa: BLE001 - one failed scenario is reported in its row, the others go on
         results[name] = error
     finally:
-        stack.stop()
+        stack.stop(keep=failed)
 
 
 def main() -> int:
