@@ -4,7 +4,7 @@ import os
 from chalice import BadRequestError, Chalice, Response
 
 from chalicelib import inspection, reinspection, starter, uploads
-from chalicelib.api_errors import middleware as api_error_middleware
+from chalicelib.api_errors import error_response, middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
 from chalicelib.endpoint import SageMakerEndpoint
@@ -29,10 +29,6 @@ UPLOAD_QUEUE = os.environ.get("INSPECTION_UPLOAD_QUEUE", "quality-inspection-upl
 
 def _results_store(settings: Settings) -> DynamoDbResultsStore:
     return DynamoDbResultsStore(clients.dynamodb, settings.results_table)
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return Response(body={"error": code, "message": message}, status_code=status)
 
 
 @app.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=10)
@@ -73,7 +69,7 @@ def create_upload():
     try:
         body = uploads.create_upload(_json_request(), Settings.from_env(), clients.s3)
     except (InvalidProductId, uploads.InvalidUploadRequest) as error:
-        return _error(400, "InvalidUploadRequest", str(error))
+        return error_response(400, "InvalidUploadRequest", str(error))
     return Response(body=body, status_code=201)
 
 
@@ -84,14 +80,12 @@ def get_results(product_id):
             validate_product_id(product_id)
         return product_results(_results_store(Settings.from_env()), product_id)
     except InvalidProductId as error:
-        return _error(400, "InvalidProductId", str(error))
+        return error_response(400, "InvalidProductId", str(error))
     except ProductNotFound as error:
-        return _error(404, "ProductNotFound", str(error))
+        return error_response(404, "ProductNotFound", str(error))
     except ResultsStoreUnavailable:
-        response = _error(503, "ServiceUnavailable", "The results store is unavailable for a moment; "
-                          "ask again in a few seconds (no result is lost meanwhile).")
-        response.headers["Retry-After"] = "5"
-        return response
+        return error_response(503, "ServiceUnavailable", "The results store is unavailable for a moment; "
+                              "ask again in a few seconds (no result is lost meanwhile).", {"Retry-After": "5"})
 
 
 @app.route("/reinspections", methods=["POST"], cors=True, api_key_required=True)
@@ -101,6 +95,6 @@ def create_reinspections():
         body = reinspection.reinspect(_json_request(), _results_store(settings), clients.stepfunctions,
                                       settings.state_machine_arn)
     except reinspection.InvalidReinspectionRequest as error:
-        return _error(400, "InvalidReinspectionRequest", str(error))
+        return error_response(400, "InvalidReinspectionRequest", str(error))
     log("reinspections started", verdict=body["verdict"], since=body["since"], count=body["count"])
     return Response(body=body, status_code=202)
