@@ -1,7 +1,7 @@
 """Outages rehearsed on the embedded stack: photos keep arriving while one service fails.
 
-The stack runs with `--retry-window 5` (every Retry: one attempt a second for 5 s instead of the
-definition's 12 minutes), so an outage of 3 s must be ridden out and one of 14 s outlasts the retries.
+The stack runs with `--retry-window 6` (every Retry: one attempt a second for 6 s instead of the
+definition's 12 minutes), so an outage of 3 s must be ridden out and one of 16 s outlasts the retries.
 benchmarks/faults.py runs the same drills with the real retries and 10-minute outages.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from conftest import running_stack, synthetic_photo
 
 pytestmark = pytest.mark.e2e
 
-RETRY_WINDOW = 5
+RETRY_WINDOW = 6
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def test_given_a_service_down_shorter_than_the_retries_when_photos_arrive_then_e
 
 def test_given_the_model_down_past_the_retries_when_photos_arrive_then_error_results_alerts_and_reinspection(
         drill, photos):
-    # GIVEN the model endpoint down for 14 s while photos arrive
-    result = drill.run("long-model", "model", 14, photos, interval=0.5, fault_after=0.2, timeout=60)
+    # GIVEN the model endpoint down for 16 s while photos arrive
+    result = drill.run("long-model", "model", 16, photos, interval=0.5, fault_after=0.2, timeout=60)
     # THEN nothing is lost: the photos it hit got an `error` result and a not-inspected alert each,
     assert (result.stored, result.lost, result.duplicated) == (4, 0, 0), result
     assert result.error >= 1, result
@@ -68,8 +68,8 @@ def test_given_the_model_down_past_the_retries_when_photos_arrive_then_error_res
 
 def test_given_the_results_store_down_past_the_retries_when_photos_arrive_then_verdicts_are_parked_and_redriven(
         drill, photos):
-    # GIVEN DynamoDB down for 14 s while photos arrive
-    result = drill.run("long-dynamodb", "dynamodb", 14, photos, interval=0.5, fault_after=0.2, timeout=60)
+    # GIVEN DynamoDB down for 16 s while photos arrive
+    result = drill.run("long-dynamodb", "dynamodb", 16, photos, interval=0.5, fault_after=0.2, timeout=60)
     # THEN the verdicts that could not be stored were parked, and `redrive` stored each exactly once
     assert result.parked >= 1, result
     assert (result.stored, result.lost, result.duplicated, result.error) == (4, 0, 0, 0), result
