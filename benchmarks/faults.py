@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from inspection_app import paths  # noqa: E402
 from inspection_app.chalice_stage import STATE_MACHINE_DEFINITION, retry_wait_seconds  # noqa: E402
 from inspection_app.outage_drill import Drill, DrillResult, table_header  # noqa: E402
+from inspection_app.stack_access import read_ready_file  # noqa: E402
 
 ELPV_IMAGES = Path(__import__("elpv_dataset").__file__).parent / "data" / "images"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -70,7 +71,7 @@ class StackProcess:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"stack did not start: {(self.home / 'stack-output.txt').read_text()[-2000:]}")
             time.sleep(0.2)
-        self.info = json.loads(ready.read_text())
+        self.info = read_ready_file(ready)
 
     def stop(self, keep: bool = False) -> None:
         """Stop the stack; its home (logs) is removed unless `keep`."""

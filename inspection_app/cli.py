@@ -17,6 +17,7 @@ from .client import CONTENT_TYPES, ApiClient, ApiError, image_files
 from .deploy import add_deploy_commands
 from .faults import add_fault_command
 from .inspections import inspect_files, print_reports
+from .stack_access import local_client, read_ready_file
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -182,18 +183,10 @@ def cmd_redrive(args) -> int:
 def _parked_queue(args):
     """(SQS client, Step Functions client, parked-verdicts queue URL, state machine ARN) of a local stack
     or a deployed stage."""
-    import boto3  # noqa: PLC0415
-
     if args.ready_file:
-        try:
-            info = json.loads(Path(args.ready_file).read_text())
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read the stack's ready file {args.ready_file}: {error}; "
-                             "start the stack with `inspection-app up --ready-file FILE`") from None
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
-                                        region_name="us-east-1")
-        sqs, stepfunctions = (session.client(name, endpoint_url=info["aws_url"]) for name in ("sqs", "stepfunctions"))
-        return sqs, stepfunctions, info["parked_verdict_queue_url"], info["state_machine_arn"]
+        info = read_ready_file(args.ready_file)
+        return (local_client(info["aws_url"], "sqs"), local_client(info["aws_url"], "stepfunctions"),
+                info["parked_verdict_queue_url"], info["state_machine_arn"])
     from .deploy import DeployError, deployed_outputs  # noqa: PLC0415
 
     try:

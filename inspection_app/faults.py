@@ -26,10 +26,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import parse_qs
 
 from chalicelib.logs import log
+
+from .stack_access import ReadyFileError, read_ready_file
 
 SERVICES = ("model", "dynamodb", "s3", "sns")
 MODES = ("error", "close")
@@ -307,26 +308,13 @@ def control_middleware(table: FaultTable, wsgi_app):
 
 # ---- `inspection-app fault` ----------------------------------------------------------------------
 
-def _aws_url(ready_file: str) -> str:
-    try:
-        info = json.loads(Path(ready_file).read_text())
-    except FileNotFoundError:
-        raise FaultError(f"{ready_file} does not exist; start the stack with "
-                         f"`inspection-app up --ready-file {ready_file}`") from None
-    except (OSError, ValueError) as error:
-        raise FaultError(f"cannot read {ready_file} as the stack's ready file: {error}") from None
-    if not isinstance(info, dict) or not isinstance(info.get("aws_url"), str):
-        raise FaultError(f"{ready_file} has no aws_url; is it the file `inspection-app up --ready-file` wrote?")
-    return info["aws_url"]
-
-
 def cmd_fault(args) -> int:
     import requests  # noqa: PLC0415 - only the command needs it
 
     try:
         service, seconds, mode = validate(args.service, args.seconds, args.mode)
-        aws_url = _aws_url(args.ready_file)
-    except FaultError as error:
+        aws_url = read_ready_file(args.ready_file)["aws_url"]
+    except (FaultError, ReadyFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:

@@ -12,7 +12,8 @@ from .faults import FaultTable, aws_service, control_middleware, fault_middlewar
 from .lambda_dispatch import LambdaDispatcher, lambda_middleware
 from .s3_event_fields import install as install_s3_event_fields
 
-LOCAL_REGION = "us-east-1"
+from .stack_access import LOCAL_CREDENTIALS, LOCAL_REGION
+
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 
 
@@ -23,10 +24,7 @@ def local_aws_environment(moto_url: str, model_url: str) -> dict:
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
         "AWS_DEFAULT_REGION": LOCAL_REGION,
         "AWS_REGION": LOCAL_REGION,
-        # Dummy credentials: requests are signed, nothing checks them, and no real account is reachable.
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_SESSION_TOKEN": "local",
+        **{name.upper(): value for name, value in LOCAL_CREDENTIALS.items()},
     }
 
 

@@ -17,12 +17,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import boto3
 import requests
 
 from .client import ApiClient
 from .faults import CONTROL_PATH
 from .redrive import redrive_parked
+from .stack_access import local_client
 
 TABLE_COLUMNS = ("scenario", "photos", "stored", "lost", "duplicated", "error", "alerts", "due", "parked",
                  "reinspected", "drain_s")
@@ -61,8 +61,7 @@ class Drill:
     def __init__(self, info: dict):
         self.info = info
         self.api = ApiClient(info["api_url"])
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
-        self._client = lambda name: session.client(name, endpoint_url=info["aws_url"])
+        self._client = lambda name: local_client(info["aws_url"], name)
         self.sqs = self._client("sqs")
         self.dynamodb = self._client("dynamodb")
         self.stepfunctions = self._client("stepfunctions")

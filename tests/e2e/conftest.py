@@ -14,10 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+
+from inspection_app.stack_access import local_client
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -64,12 +65,9 @@ class RunningStack:
     def __init__(self, info: dict):
         self.info = info
         self.api_url = info["api_url"]
-        self.session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
-        )
 
     def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.info["aws_url"])
+        return local_client(self.info["aws_url"], service)
 
 
 def running_stack(model_dir: Path, home: Path, *options: str):
