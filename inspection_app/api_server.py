@@ -7,7 +7,7 @@ import threading
 
 from chalice.local import ChaliceRequestHandler, LocalGatewayException, create_local_server
 
-from chalicelib.api_errors import error_body
+from chalicelib.api_errors import default_code, error_body
 
 
 def gateway_error(error: LocalGatewayException, method: str, path: str) -> tuple[int, bytes]:
@@ -23,7 +23,7 @@ def gateway_error(error: LocalGatewayException, method: str, path: str) -> tuple
         message = str(answer.get("message") or answer.get("Message") or "")
     except (ValueError, AttributeError):
         message = ""
-    code = {401: "Unauthorized", 403: "Forbidden"}.get(error.CODE, "InternalServerError")
+    code = default_code(error.CODE)
     return error.CODE, json.dumps(error_body(code, message or code)).encode()
 
 
