@@ -100,9 +100,3 @@ def read_upload_key(prefix: str, key: str) -> UploadedImage | UnmatchedUpload | 
     if problems:
         return UnmatchedUpload(capture_id=name.stem or file_name, reason="; ".join(problems))
     return UploadedImage(product_id=product_id, capture_id=name.stem)
-
-
-def parse_upload_key(prefix: str, key: str) -> UploadedImage | None:
-    """The product an uploaded key belongs to, or None when the key is not an image of a product."""
-    upload = read_upload_key(prefix, key)
-    return upload if isinstance(upload, UploadedImage) else None

@@ -96,14 +96,6 @@ def read_message(body, upload_prefix: str) -> Message:
     return result
 
 
-def upload_events(body, upload_prefix: str) -> tuple[list[UploadEvent], list[dict]]:
-    """The uploads to inspect and the records skipped (with reasons); MalformedEvent if any record is unreadable."""
-    message = read_message(body, upload_prefix)
-    if message.malformed:
-        raise MalformedEvent("; ".join(message.malformed))
-    return message.events, message.skipped
-
-
 def _json_object(text, what: str) -> dict:
     try:
         value = json.loads(text)

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto.s3 import notifications
 
-from chalicelib.s3_events import upload_events
+from chalicelib.s3_events import read_message
 from inspection_app import s3_event_fields
 from inspection_app.lambda_dispatch import LambdaDispatcher
 from inspection_app.local_aws import LocalAws
@@ -79,7 +79,7 @@ def test_given_a_versioned_bucket_when_one_key_is_uploaded_twice_then_events_car
     assert len(first) == len(second) and int(first, 16) < int(second, 16) and first < second
     assert all(c in "0123456789ABCDEF" for c in first + second)
     # AND the app reads them into two distinct inspections of the exact versions
-    events = [upload_events(json.dumps({"Records": [record]}), "uploads/")[0][0] for record in records]
+    events = [read_message(json.dumps({"Records": [record]}), "uploads/").events[0] for record in records]
     assert [event.version_id for event in events] == versions
     assert events[0].sequencer < events[1].sequencer
 

@@ -14,6 +14,7 @@ from botocore.response import StreamingBody
 from PIL import Image, ImageDraw
 
 from chalicelib.results import inspection_key
+from chalicelib.s3_events import MalformedEvent, UploadEvent, read_message
 from chalicelib.settings import Settings
 from inspection_app.resource_settings import results_table_definition
 
@@ -305,3 +306,12 @@ def classified(label: str, confidence: float) -> dict:
         "model_id": "effnet-lite0-2024-05-10",
         "image": {"format": "JPEG", "width": 640, "height": 480},
     }
+
+
+def upload_events(body, upload_prefix: str) -> tuple[list[UploadEvent], list[dict]]:
+    """A message's uploads and skipped records; MalformedEvent if any record is unreadable (as the starter
+    treats it)."""
+    message = read_message(body, upload_prefix)
+    if message.malformed:
+        raise MalformedEvent("; ".join(message.malformed))
+    return message.events, message.skipped

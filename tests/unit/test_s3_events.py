@@ -5,9 +5,17 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from chalicelib.keys import UNMATCHED_PRODUCT_ID
-from chalicelib.s3_events import MalformedEvent, UploadEvent, read_message, upload_events
+from chalicelib.s3_events import MalformedEvent, UploadEvent, read_message
 
-from .helpers import BUCKET, eventbridge_object_created, s3_message, s3_record, s3_test_event, sns_envelope
+from .helpers import (
+    BUCKET,
+    eventbridge_object_created,
+    s3_message,
+    s3_record,
+    s3_test_event,
+    sns_envelope,
+    upload_events,
+)
 
 PREFIX = "uploads/"
 

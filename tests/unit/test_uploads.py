@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.keys import InvalidProductId, parse_upload_key
+from chalicelib.keys import InvalidProductId, read_upload_key
 from chalicelib.uploads import InvalidUploadRequest, create_upload
 
 from .helpers import BUCKET, make_settings
@@ -25,7 +25,7 @@ def test_given_a_jpeg_request_when_created_then_key_is_under_the_product_and_par
 
     assert upload["bucket"] == BUCKET
     assert re.fullmatch(r"uploads/PCB-0042/\d{8}T\d{12}Z-[0-9a-f]{8}\.jpg", upload["key"])
-    parsed = parse_upload_key(settings.upload_prefix, upload["key"])
+    parsed = read_upload_key(settings.upload_prefix, upload["key"])
     assert parsed.product_id == "PCB-0042"
     assert parsed.capture_id == upload["capture_id"]
     assert upload["fields"]["key"] == upload["key"]

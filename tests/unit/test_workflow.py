@@ -6,10 +6,10 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.s3_events import UploadEvent, upload_events
+from chalicelib.s3_events import UploadEvent
 from chalicelib.workflow import execution_name, start_inspection
 
-from .helpers import BUCKET, STATE_MACHINE_ARN, s3_message, s3_record
+from .helpers import BUCKET, STATE_MACHINE_ARN, s3_message, s3_record, upload_events
 
 # Step Functions execution names: 1-80 characters; these also keep CloudWatch metric names valid.
 NAME_RULE = re.compile(r"[A-Za-z0-9_-]{1,80}")
