@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection_app import paths  # noqa: E402
 from inspection_app.chalice_stage import STATE_MACHINE_DEFINITION, retry_wait_seconds  # noqa: E402
-from inspection_app.outage_drill import Drill, DrillResult, table_header  # noqa: E402
-from inspection_app.stack_access import read_ready_file  # noqa: E402
+from inspection_app.stack.outage_drill import Drill, DrillResult, table_header  # noqa: E402
+from inspection_app.stack.access import read_ready_file  # noqa: E402
 
 ELPV_IMAGES = Path(__import__("elpv_dataset").__file__).parent / "data" / "images"
 PROJECT_DIR = Path(__file__).resolve().parent.parent

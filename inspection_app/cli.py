@@ -15,9 +15,9 @@ from training.sagemaker.cli import add_sagemaker_commands
 from . import paths
 from .client import CONTENT_TYPES, ApiClient, ApiError, image_files
 from .deploy import add_deploy_commands
-from .faults import add_fault_command
+from .stack.faults import add_fault_command
 from .inspections import inspect_files, print_reports
-from .stack_access import local_client, read_ready_file
+from .stack.access import local_client, read_ready_file
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -43,7 +43,7 @@ def _no_model(model_dir: Path, error: Exception) -> SystemExit:
 @contextmanager
 def running_stack(predictor, port: int, on_alert=None, quiet: bool = False, retry_window_seconds: int | None = None):
     """The embedded stack serving `predictor` (see `load_predictor`), its API on `port`."""
-    from .stack import embedded_stack  # noqa: PLC0415 - moto is heavy; only the stack needs it
+    from .stack.embedded import embedded_stack  # noqa: PLC0415 - moto is heavy; only the stack needs it
 
     with embedded_stack(predictor, api_port=port, log_file=paths.log_file(), on_alert=on_alert, quiet=quiet,
                         retry_window_seconds=retry_window_seconds) as running:

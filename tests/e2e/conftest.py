@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from inspection_app.stack_access import local_client
+from inspection_app.stack.access import local_client
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inspection_app.outage_drill import Drill
+from inspection_app.stack.outage_drill import Drill
 
 from conftest import running_stack, synthetic_photo
 

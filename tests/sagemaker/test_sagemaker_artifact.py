@@ -19,7 +19,7 @@ import chalicelib.imaging
 import training.preprocess
 from chalicelib.endpoint import parse_probabilities
 from inspection_app.cli import main as cli_main
-from inspection_app.model_server import ACCEPTED_CONTENT_TYPES, LocalModelEndpoint
+from inspection_app.stack.model_server import ACCEPTED_CONTENT_TYPES, LocalModelEndpoint
 from training.predictor import OnnxPredictor
 from training.sagemaker import inference
 from training.sagemaker.package import ModelArchiveError, build_model_archive

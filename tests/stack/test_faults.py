@@ -18,10 +18,10 @@ from chalicelib.classify import StorageUnavailable, read_upload
 from chalicelib.endpoint import ModelEndpointUnavailable, SageMakerEndpoint
 from chalicelib.results import DynamoDbResultsStore, ResultsStoreUnavailable
 from inspection_app.cli import main
-from inspection_app.faults import FaultTable, aws_service, fault_middleware
-from inspection_app.lambda_dispatch import LambdaDispatcher
-from inspection_app.local_aws import LocalAws
-from inspection_app.model_server import LocalModelEndpoint
+from inspection_app.stack.faults import FaultTable, aws_service, fault_middleware
+from inspection_app.stack.lambda_dispatch import LambdaDispatcher
+from inspection_app.stack.local_aws import LocalAws
+from inspection_app.stack.model_server import LocalModelEndpoint
 
 BUCKET, KEY, TABLE = "fault-uploads", "uploads/P-1/c.png", "fault-results"
 # One attempt per call: botocore's own retries of 5xx answers are real, but only slow the tests down.

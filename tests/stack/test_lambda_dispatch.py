@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import json
 
-from inspection_app.lambda_dispatch import LambdaDispatcher, lambda_middleware
+from inspection_app.stack.lambda_dispatch import LambdaDispatcher, lambda_middleware
 
 
 class EndpointDown(RuntimeError):

@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.endpoint import ModelEndpointError, SageMakerEndpoint
-from inspection_app.model_server import LocalModelEndpoint
+from inspection_app.stack.model_server import LocalModelEndpoint
 
 
 class FixedPredictor:

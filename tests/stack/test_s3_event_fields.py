@@ -9,9 +9,9 @@ import pytest
 from moto.s3 import notifications
 
 from chalicelib.s3_events import read_message
-from inspection_app import s3_event_fields
-from inspection_app.lambda_dispatch import LambdaDispatcher
-from inspection_app.local_aws import LocalAws
+from inspection_app.stack import s3_event_fields
+from inspection_app.stack.lambda_dispatch import LambdaDispatcher
+from inspection_app.stack.local_aws import LocalAws
 
 KEY = "uploads/PCB-0042/capture 1.jpg"
 

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inspection_app.lambda_dispatch import LambdaDispatcher
-from inspection_app.sqs_poller import QueuePoller, lambda_batch_processor
+from inspection_app.stack.lambda_dispatch import LambdaDispatcher
+from inspection_app.stack.sqs_poller import QueuePoller, lambda_batch_processor
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from chalice.config import Config
 from chalice.local import ForbiddenError
 
 from chalicelib.api_errors import ApiError, default_code, in_app_shape, json_depth, middleware
-from inspection_app.api_server import LocalApi, gateway_error
+from inspection_app.stack.api_server import LocalApi, gateway_error
 
 
 @pytest.mark.parametrize(

@@ -461,10 +461,10 @@ def test_given_the_apps_own_errors_when_answered_then_unchanged(client):
 
 def test_given_an_unknown_route_when_the_local_gateway_answers_then_404_in_the_app_shape():
     # Chalice's local gateway answers it before the app (API Gateway's 403 "Missing Authentication Token");
-    # the embedded stack's server (inspection_app/api_server.py) answers 404 NotFound, as deploy makes AWS do.
+    # the embedded stack's server (inspection_app/stack/api_server.py) answers 404 NotFound, as deploy makes AWS do.
     from chalice.local import LocalGateway, LocalGatewayException
 
-    from inspection_app.api_server import gateway_error
+    from inspection_app.stack.api_server import gateway_error
     from inspection_app.chalice_stage import stage_config
 
     gateway = LocalGateway(app_module.app, stage_config("local", app_module.app))

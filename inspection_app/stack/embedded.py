@@ -18,7 +18,7 @@ from chalicelib.settings import Settings
 
 from .alerts_inbox import AlertInbox
 from .api_server import LocalApi
-from .chalice_stage import load_app_module, stage_config
+from ..chalice_stage import load_app_module, stage_config
 from .faults import FaultTable
 from .lambda_dispatch import LambdaDispatcher
 from .local_aws import LOCAL_REGION, LocalAws, local_aws_environment

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 
 from chalicelib.logs import log
 
-from .stack_access import ReadyFileError, read_ready_file
+from .access import ReadyFileError, read_ready_file
 
 SERVICES = ("model", "dynamodb", "s3", "sns")
 MODES = ("error", "close")

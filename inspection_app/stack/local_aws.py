@@ -12,7 +12,7 @@ from .faults import FaultTable, aws_service, control_middleware, fault_middlewar
 from .lambda_dispatch import LambdaDispatcher, lambda_middleware
 from .s3_event_fields import install as install_s3_event_fields
 
-from .stack_access import LOCAL_CREDENTIALS, LOCAL_REGION
+from .access import LOCAL_CREDENTIALS, LOCAL_REGION
 
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import requests
 
-from .client import ApiClient
+from ..client import ApiClient
 from .faults import CONTROL_PATH
-from .redrive import redrive_parked
-from .stack_access import local_client
+from ..redrive import redrive_parked
+from .access import local_client
 
 TABLE_COLUMNS = ("scenario", "photos", "stored", "lost", "duplicated", "error", "alerts", "due", "parked",
                  "reinspected", "drain_s")

@@ -9,9 +9,9 @@ import json
 
 from chalicelib.settings import Settings
 
-from .chalice_stage import function_name, render_definition
+from ..chalice_stage import function_name, render_definition
 from .local_aws import LOCAL_ACCOUNT_ID, LOCAL_REGION
-from .resource_settings import (
+from ..resource_settings import (
     DLQ_MAX_RECEIVE_COUNT,
     PARKED_VERDICT_RETENTION_SECONDS,
     QUEUE_VISIBILITY_TIMEOUT_SECONDS,
