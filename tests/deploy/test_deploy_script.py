@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ from deploy_helpers import PROJECT_DIR, REGION, copy_project
 from moto import mock_aws
 
 from inspection_app import deploy
+from inspection_app.cli import deploy_commands
 
 ACCOUNT = "123456789012"
 pytestmark = pytest.mark.filterwarnings("ignore:.*CloudFormation.*:UserWarning")
@@ -319,15 +321,15 @@ def test_destroy_without_confirmation_deletes_nothing(aws, project):
 
 def test_commands_register_in_a_cli():
     parser = argparse.ArgumentParser()
-    deploy.add_deploy_commands(parser.add_subparsers(dest="command"))
+    deploy_commands.add_deploy_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["deploy", "--stage", "dev", "--endpoint-name", "pcb-classifier",
                               "--alert-email", "qa@example.com", "--confidence-threshold", "0.8",
                               "--model-dir", "var/model"])
     assert (args.stage, args.endpoint_name, args.alert_email, args.confidence_threshold, args.model_dir) == (
-        "dev", "pcb-classifier", "qa@example.com", 0.8, deploy.Path("var/model"))
-    assert args.func is deploy._cmd_deploy
+        "dev", "pcb-classifier", "qa@example.com", 0.8, Path("var/model"))
+    assert args.func is deploy_commands._cmd_deploy
     args = parser.parse_args(["destroy", "--stage", "dev", "--yes"])
-    assert args.yes and args.func is deploy._cmd_destroy
+    assert args.yes and args.func is deploy_commands._cmd_destroy
 
 
 def test_configure_stage_creates_a_new_stage():

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from training.sagemaker.cli import add_sagemaker_commands
 
-from . import paths
-from .client import CONTENT_TYPES, ApiClient, ApiError, image_files
-from .deploy import add_deploy_commands
-from .stack.faults import add_fault_command
-from .inspections import inspect_files, print_reports
-from .stack.access import local_client, read_ready_file
+from .. import paths
+from ..client import CONTENT_TYPES, ApiClient, ApiError, image_files
+from .deploy_commands import add_deploy_commands
+from ..stack.faults import add_fault_command
+from ..inspections import inspect_files, print_reports
+from ..stack.access import local_client, read_ready_file
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -43,7 +43,7 @@ def _no_model(model_dir: Path, error: Exception) -> SystemExit:
 @contextmanager
 def running_stack(predictor, port: int, on_alert=None, quiet: bool = False, retry_window_seconds: int | None = None):
     """The embedded stack serving `predictor` (see `load_predictor`), its API on `port`."""
-    from .stack.embedded import embedded_stack  # noqa: PLC0415 - moto is heavy; only the stack needs it
+    from ..stack.embedded import embedded_stack  # noqa: PLC0415 - moto is heavy; only the stack needs it
 
     with embedded_stack(predictor, api_port=port, log_file=paths.log_file(), on_alert=on_alert, quiet=quiet,
                         retry_window_seconds=retry_window_seconds) as running:
@@ -164,7 +164,7 @@ def cmd_reinspect(args) -> int:
 
 
 def cmd_redrive(args) -> int:
-    from .redrive import redrive_parked  # noqa: PLC0415
+    from ..redrive import redrive_parked  # noqa: PLC0415
 
     try:
         sqs, stepfunctions, queue_url, state_machine_arn = _parked_queue(args)
@@ -187,7 +187,7 @@ def _parked_queue(args):
         info = read_ready_file(args.ready_file)
         return (local_client(info["aws_url"], "sqs"), local_client(info["aws_url"], "stepfunctions"),
                 info["parked_verdict_queue_url"], info["state_machine_arn"])
-    from .deploy import DeployError, deployed_outputs  # noqa: PLC0415
+    from ..deploy import DeployError, deployed_outputs  # noqa: PLC0415
 
     try:
         session, outputs = deployed_outputs(args.stage, profile=args.profile, region=args.region)
@@ -198,7 +198,7 @@ def _parked_queue(args):
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo  # noqa: PLC0415
+    from ..demo import run_demo  # noqa: PLC0415
 
     return run_demo(retrain=args.retrain)
 
