@@ -33,8 +33,10 @@ def stage_config(stage: str, chalice_app=None) -> Config:
 
 
 def function_name(app_name: str, stage: str, handler: str) -> str:
-    """The deployed name of a Chalice Lambda function: predictable, so the state machine can name it."""
-    return f"{app_name}-{stage}-{handler}"
+    """The deployed name of a Chalice Lambda function: predictable, so the state machine can name it.
+
+    Chalice names the REST API's function `<app>-<stage>` and every other one `<app>-<stage>-<handler>`."""
+    return f"{app_name}-{stage}" if handler == "api_handler" else f"{app_name}-{stage}-{handler}"
 
 
 def render_definition(substitutions: dict, retry_window_seconds: int | None = None) -> str:

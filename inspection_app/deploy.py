@@ -39,7 +39,7 @@ from botocore.exceptions import ClientError, WaiterError
 from chalicelib.settings import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from training.sagemaker.defaults import INPUT_SIZE_TAG
 
-from .chalice_stage import PROJECT_DIR
+from .chalice_stage import PROJECT_DIR, function_name
 from .resource_template import load_template, resource_template
 from .resource_settings import VERDICT_INDEX
 
@@ -120,7 +120,7 @@ class Names:
 
     def function_name(self, handler: str) -> str:
         # Chalice names the REST API's function <app>-<stage>, every other one <app>-<stage>-<handler>.
-        return f"{self.app_name}-{self.stage}" if handler == "api_handler" else f"{self.app_name}-{self.stage}-{handler}"
+        return function_name(self.app_name, self.stage, handler)
 
     @property
     def bucket(self) -> str:
