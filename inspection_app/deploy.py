@@ -198,6 +198,8 @@ def function_policies(names: Names) -> dict[str, dict]:
         # The stack creates the log group, so CreateLogGroup is not needed.
         return _statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [names.log_group_arn(handler)])
 
+    # The functions' tracer sends its segments itself; X-Ray has no resource-level permissions, hence "*".
+    send_traces = _statement("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
     statements = {
         "start_inspections": [
             _statement("StartInspections", ["states:StartExecution"], [names.state_machine_arn]),
@@ -231,7 +233,7 @@ def function_policies(names: Names) -> dict[str, dict]:
         ],
     }
     return {
-        handler: {"Version": "2012-10-17", "Statement": statements[handler] + [logs(handler)]}
+        handler: {"Version": "2012-10-17", "Statement": statements[handler] + [logs(handler), send_traces]}
         for handler in FUNCTIONS
     }
 

@@ -30,17 +30,18 @@ IAM_ONLY_ACTIONS = {"lambda:InvokeFunction", "s3:ListBucket", "s3:GetObjectVersi
 SERVICES = {"s3": ["s3"], "sqs": ["sqs"], "states": ["stepfunctions"], "sagemaker": ["sagemaker-runtime", "sagemaker"],
             "dynamodb": ["dynamodb"], "logs": ["logs"], "xray": ["xray"], "sns": ["sns"], "lambda": ["lambda"]}
 
+# What every function does: write its own logs and send its traces.
+EVERY_FUNCTION_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # What each function's code calls, and nothing else. Widening a role means changing this on purpose.
 EXPECTED_ACTIONS = {
     "start_inspections": {"states:StartExecution", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                          "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage",
-                          "logs:CreateLogStream", "logs:PutLogEvents"},
-    "classify_image": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "sagemaker:InvokeEndpoint",
-                       "logs:CreateLogStream", "logs:PutLogEvents"},
-    "record_verdict": {"dynamodb:PutItem", "dynamodb:GetItem", "logs:CreateLogStream", "logs:PutLogEvents"},
-    "api_handler": {"s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem", "states:StartExecution",
-                    "logs:CreateLogStream", "logs:PutLogEvents"},
+                          "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"},
+    "classify_image": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "sagemaker:InvokeEndpoint"},
+    "record_verdict": {"dynamodb:PutItem", "dynamodb:GetItem"},
+    "api_handler": {"s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem", "states:StartExecution"},
 }
+SEND_TRACES = {"Sid": "SendTraces", "Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+               "Resource": ["*"]}
 
 
 def _as_list(value) -> list:
@@ -99,9 +100,9 @@ def test_function_policy_is_narrow(handler):
     check_policy(document, handler)
     check_actions_exist(document, handler)
     actions = {a for s in allow_statements(document) for a in _as_list(s["Action"])}
-    assert actions == EXPECTED_ACTIONS[handler]
-    # No statement reaches "*" at all: every function action takes a resource-level permission.
-    assert all("*" not in _as_list(s["Resource"]) for s in allow_statements(document))
+    assert actions == EXPECTED_ACTIONS[handler] | EVERY_FUNCTION_ACTIONS
+    # Only sending traces reaches "*" (X-Ray has no resource-level permissions); every other action is narrowed.
+    assert [s for s in allow_statements(document) if "*" in _as_list(s["Resource"])] == [SEND_TRACES]
 
 
 def test_function_policies_name_this_stage_resources_only():
@@ -120,6 +121,7 @@ def test_function_policies_name_this_stage_resources_only():
     assert resources["record_verdict"] == {
         "arn:aws:dynamodb:eu-central-1:123456789012:table/quality-inspection-dev-results",
         "arn:aws:logs:eu-central-1:123456789012:log-group:/aws/lambda/quality-inspection-dev-record_verdict:*",
+        "*",  # X-Ray only
     }
     assert "arn:aws:logs:eu-central-1:123456789012:log-group:/aws/lambda/quality-inspection-dev:*" in resources["api_handler"]
 
@@ -133,7 +135,7 @@ def test_policy_files_are_written_per_function(tmp_path):
 
 def test_cloudformation_form_substitutes_every_name():
     document = deploy.as_cloudformation(deploy.function_policies(deploy.CLOUDFORMATION_NAMES)["classify_image"])
-    resources = [r for s in document["Statement"] for r in s["Resource"]]
+    resources = [r for s in document["Statement"] if s["Sid"] != "SendTraces" for r in s["Resource"]]
     assert {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AppName}-${Stage}-${AWS::AccountId}-${AWS::Region}/${UploadPrefix}*"} in resources
     assert all(set(r) == {"Fn::Sub"} for r in resources)
 
