@@ -8,7 +8,7 @@ refuses request bodies that are too large (413) or JSON nested too deep (400) be
 Python's json module recurses, and a body nested ~1,000 deep raised RecursionError, a 500.
 
 Unknown routes never reach the app: API Gateway answers them (the gateway responses `inspection-app deploy`
-sets, inspection_app/deploy.py), and so does Chalice's local gateway (inspection_app/stack/api_server.py), both in
+sets, inspection_app/deploy/api_gateway.py), and so does Chalice's local gateway (inspection_app/stack/api_server.py), both in
 this shape through `error_body`.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`inspection-app deploy` and `destroy`; `python -m inspection_app.cli.deploy_commands merge-template`."""
+"""`inspection-app deploy` and `destroy`."""
 from __future__ import annotations
 
 import argparse
@@ -9,15 +9,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from training.sagemaker.defaults import INPUT_SIZE_TAG
 
-from ..chalice_stage import PROJECT_DIR
-from ..deploy import DeployError, deploy, destroy, merge_template_text
+from ..deploy.deployment import deploy, destroy
+from ..errors import UserError
 
 
 def _cmd_deploy(args) -> int:
     try:
         deploy(args.stage, endpoint_name=args.endpoint_name, confidence_threshold=args.confidence_threshold,
                alert_email=args.alert_email, model_dir=args.model_dir, profile=args.profile, region=args.region)
-    except (DeployError, BotoCoreError, ClientError) as error:  # no credentials, access denied, ...
+    except (UserError, BotoCoreError, ClientError) as error:  # no credentials, access denied, ...
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -26,7 +26,7 @@ def _cmd_deploy(args) -> int:
 def _cmd_destroy(args) -> int:
     try:
         return 0 if destroy(args.stage, assume_yes=args.yes, profile=args.profile, region=args.region) else 1
-    except (DeployError, BotoCoreError, ClientError) as error:
+    except (UserError, BotoCoreError, ClientError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
@@ -64,27 +64,3 @@ def add_deploy_commands(subparsers) -> None:
     destroy_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     destroy_parser.set_defaults(func=_cmd_destroy)
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inspection_app.cli.deploy_commands", description="Deploy to AWS, take it down, regenerate the merge template.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_deploy_commands(commands)
-    merge = commands.add_parser("merge-template", help="regenerate statemachine/chalice-merge.json")
-    merge.add_argument("--check", action="store_true", help="exit 1 if the file is out of date instead of writing")
-    merge.set_defaults(func=None)
-    args = parser.parse_args(argv)
-    if args.command != "merge-template":
-        return args.func(args)
-    path = PROJECT_DIR / "statemachine" / "chalice-merge.json"
-    text = merge_template_text()
-    if args.check:
-        current = path.read_text() if path.exists() else ""
-        print(f"{path} is {'up to date' if current == text else 'out of date'}")
-        return 0 if current == text else 1
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

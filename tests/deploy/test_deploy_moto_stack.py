@@ -8,7 +8,9 @@ import pytest
 from deploy_helpers import PROJECT_DIR, REGION
 from moto import mock_aws
 
-from inspection_app import deploy
+from inspection_app.deploy.cloudformation import STACK_CAPABILITIES, stack_outputs
+from inspection_app.deploy.names import FUNCTIONS, Names
+from inspection_app.resource_template import load_template, resource_template
 from inspection_app.resource_settings import DLQ_MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, TABLE_KEYS
 
 STACK = "quality-inspection-dev-resources"
@@ -24,11 +26,11 @@ def stack(aws_credentials):
         cfn = boto3.client("cloudformation", region_name=REGION)
         cfn.create_stack(
             StackName=STACK,
-            TemplateBody=json.dumps(deploy.resource_template(PROJECT_DIR)),
+            TemplateBody=json.dumps(resource_template(PROJECT_DIR)),
             Parameters=[{"ParameterKey": "EndpointName", "ParameterValue": "pcb-classifier"},
                         {"ParameterKey": "ModelInputSize", "ParameterValue": "192"},
                         {"ParameterKey": "AlertEmail", "ParameterValue": "qa@example.com"}],
-            Capabilities=deploy.STACK_CAPABILITIES,
+            Capabilities=STACK_CAPABILITIES,
         )
         description = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
         yield description, cfn
@@ -37,7 +39,7 @@ def stack(aws_credentials):
 def test_stack_is_created_with_every_supported_resource(stack):
     description, cfn = stack
     assert description["StackStatus"] == "CREATE_COMPLETE"
-    template = deploy.load_template(PROJECT_DIR / "statemachine" / "resources.yaml")
+    template = load_template(PROJECT_DIR / "statemachine" / "resources.yaml")
     created = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName=STACK)["StackResourceSummaries"]}
     for name, resource in template["Resources"].items():
         if resource["Type"] not in UNSUPPORTED_BY_MOTO:
@@ -47,8 +49,8 @@ def test_stack_is_created_with_every_supported_resource(stack):
 
 def test_outputs_are_what_the_names_predict(stack):
     description, _ = stack
-    outputs = deploy.stack_outputs(description)
-    names = deploy.Names(app_name="quality-inspection", stage="dev", partition="aws", region=REGION,
+    outputs = stack_outputs(description)
+    names = Names(app_name="quality-inspection", stage="dev", partition="aws", region=REGION,
                          account="123456789012", endpoint_name="pcb-classifier")
     # The policies are written from these names: they must be the stack's own.
     assert outputs["UploadBucketName"] == names.bucket
@@ -65,7 +67,7 @@ def test_outputs_are_what_the_names_predict(stack):
 
 def test_queue_and_dead_letter_queue(stack):
     description, _ = stack
-    outputs = deploy.stack_outputs(description)
+    outputs = stack_outputs(description)
     sqs = boto3.client("sqs", region_name=REGION)
     attributes = sqs.get_queue_attributes(QueueUrl=outputs["UploadQueueUrl"], AttributeNames=["All"])["Attributes"]
     assert int(attributes["VisibilityTimeout"]) == QUEUE_VISIBILITY_TIMEOUT_SECONDS
@@ -78,7 +80,7 @@ def test_queue_and_dead_letter_queue(stack):
 
 def test_table_bucket_topic_and_state_machine(stack):
     description, _ = stack
-    outputs = deploy.stack_outputs(description)
+    outputs = stack_outputs(description)
     table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=outputs["ResultsTableName"])["Table"]
     assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == list(TABLE_KEYS)
     s3 = boto3.client("s3", region_name=REGION)
@@ -91,4 +93,4 @@ def test_table_bucket_topic_and_state_machine(stack):
     assert json.loads(machine["definition"])["StartAt"] == "IsClassified"
     assert boto3.client("sqs", region_name=REGION).get_queue_url(QueueName="quality-inspection-dev-parked-verdicts")["QueueUrl"] == outputs["ParkedVerdictQueueUrl"]
     groups = boto3.client("logs", region_name=REGION).describe_log_groups(logGroupNamePrefix="/aws/lambda/quality-inspection-dev")
-    assert len(groups["logGroups"]) == len(deploy.FUNCTIONS)
+    assert len(groups["logGroups"]) == len(FUNCTIONS)

@@ -5,7 +5,19 @@ import re
 
 from deploy_helpers import PROJECT_DIR, lint_errors
 
-from inspection_app import deploy
+from inspection_app.deploy.api_gateway import GATEWAY_RESPONSES
+from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS
+from inspection_app.deploy.merge_template import (
+    FUNCTION_LOGICAL_IDS,
+    REST_API_LOGICAL_ID,
+    ROLE_LOGICAL_IDS,
+    SQS_EVENT_LOGICAL_ID,
+    as_cloudformation,
+    merge_template,
+)
+from inspection_app.deploy.names import CLOUDFORMATION_NAMES, FUNCTIONS
+from inspection_app.deploy.policies import function_policies
+from inspection_app.resource_template import load_template
 
 # Refs that CloudFormation resolves itself.
 PSEUDO_PARAMETERS = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName", "AWS::StackId",
@@ -22,23 +34,23 @@ def test_merged_template_lints_clean(packaged):
 
 def test_generated_logical_ids_are_the_ones_the_merge_template_extends(packaged):
     resources = packaged["plain"]["Resources"]
-    for handler, logical_id in deploy.FUNCTION_LOGICAL_IDS.items():
+    for handler, logical_id in FUNCTION_LOGICAL_IDS.items():
         assert resources[logical_id]["Type"] == "AWS::Serverless::Function", handler
-        role = deploy.ROLE_LOGICAL_IDS[handler]
+        role = ROLE_LOGICAL_IDS[handler]
         assert resources[role]["Type"] == "AWS::IAM::Role", handler
         assert resources[logical_id]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
-    assert deploy.SQS_EVENT_LOGICAL_ID in resources["StartInspections"]["Properties"]["Events"]
-    assert resources[deploy.REST_API_LOGICAL_ID]["Type"] == "AWS::Serverless::Api"
+    assert SQS_EVENT_LOGICAL_ID in resources["StartInspections"]["Properties"]["Events"]
+    assert resources[REST_API_LOGICAL_ID]["Type"] == "AWS::Serverless::Api"
     # Every resource the merge template extends (no Type of its own) exists in Chalice's template.
-    for name, resource in deploy.merge_template(PROJECT_DIR)["Resources"].items():
+    for name, resource in merge_template(PROJECT_DIR)["Resources"].items():
         if "Type" not in resource:
             assert name in resources, f"the merge template extends {name}, which chalice package does not make"
 
 
 def test_every_function_has_its_own_role_with_the_stage_policy_file(packaged):
     resources = packaged["plain"]["Resources"]
-    roles = {resources[logical_id]["Properties"]["Role"]["Fn::GetAtt"][0] for logical_id in deploy.FUNCTION_LOGICAL_IDS.values()}
-    assert len(roles) == len(deploy.FUNCTIONS)
+    roles = {resources[logical_id]["Properties"]["Role"]["Fn::GetAtt"][0] for logical_id in FUNCTION_LOGICAL_IDS.values()}
+    assert len(roles) == len(FUNCTIONS)
     assert "DefaultRole" not in resources  # autogen_policy is off
 
 
@@ -58,7 +70,7 @@ def test_routes_require_an_api_key_and_keep_cors_preflight_open(packaged):
 
 def test_merged_starter_reports_partial_batch_failures_from_the_stack_queue(packaged):
     starter = packaged["merged"]["Resources"]["StartInspections"]["Properties"]
-    event = starter["Events"][deploy.SQS_EVENT_LOGICAL_ID]
+    event = starter["Events"][SQS_EVENT_LOGICAL_ID]
     assert event["Type"] == "SQS"
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert event["Properties"]["Queue"] == {"Fn::Sub": "${InspectionResources.Outputs.UploadQueueArn}"}
@@ -66,11 +78,11 @@ def test_merged_starter_reports_partial_batch_failures_from_the_stack_queue(pack
 
 def test_merged_functions_have_predictable_names_and_the_stack_environment(packaged):
     resources = packaged["merged"]["Resources"]
-    for handler, logical_id in deploy.FUNCTION_LOGICAL_IDS.items():
+    for handler, logical_id in FUNCTION_LOGICAL_IDS.items():
         properties = resources[logical_id]["Properties"]
-        assert properties["FunctionName"] == {"Fn::Sub": deploy.CLOUDFORMATION_NAMES.function_name(handler)}
+        assert properties["FunctionName"] == {"Fn::Sub": CLOUDFORMATION_NAMES.function_name(handler)}
         variables = properties["Environment"]["Variables"]
-        for variable, output in deploy.ENVIRONMENT_FROM_OUTPUTS.items():
+        for variable, output in ENVIRONMENT_FROM_OUTPUTS.items():
             assert variables[variable] == {"Fn::GetAtt": ["InspectionResources", f"Outputs.{output}"]}, variable
         # Settings.from_env requires every one of them; none may be a placeholder left from config.json.
         assert all(value != "" for value in variables.values())
@@ -78,10 +90,10 @@ def test_merged_functions_have_predictable_names_and_the_stack_environment(packa
 
 def test_merged_roles_carry_the_generated_policies(packaged):
     resources = packaged["merged"]["Resources"]
-    expected = deploy.function_policies(deploy.CLOUDFORMATION_NAMES)
-    for handler, role in deploy.ROLE_LOGICAL_IDS.items():
+    expected = function_policies(CLOUDFORMATION_NAMES)
+    for handler, role in ROLE_LOGICAL_IDS.items():
         [policy] = resources[role]["Properties"]["Policies"]
-        assert policy["PolicyDocument"] == deploy.as_cloudformation(expected[handler])
+        assert policy["PolicyDocument"] == as_cloudformation(expected[handler])
 
 
 def test_merged_api_has_a_usage_plan_and_key(packaged):
@@ -119,7 +131,7 @@ def test_merged_template_refers_only_to_what_exists(packaged):
     # cfn-lint does not follow SAM's `RestAPI.Stage` or a nested stack's outputs; this does.
     template = packaged["merged"]
     resources, parameters = template["Resources"], set(template["Parameters"])
-    nested_outputs = set(deploy.load_template(PROJECT_DIR / "statemachine" / "resources.yaml")["Outputs"])
+    nested_outputs = set(load_template(PROJECT_DIR / "statemachine" / "resources.yaml")["Outputs"])
     serverless_apis = {n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Api"}
     for kind, target in _references({"Resources": resources, "Outputs": template["Outputs"]}, []):
         name = target[0] if kind == "GetAtt" else target.split(".")[0]
@@ -135,7 +147,7 @@ def test_nested_stack_template_url_resolves_from_the_output_directory(packaged):
     nested = packaged["merged"]["Resources"]["InspectionResources"]["Properties"]
     path = (packaged["merged_path"].parent / nested["TemplateURL"]).resolve()
     assert path == (packaged["project"] / "statemachine" / "resources.yaml").resolve()
-    resources_parameters = deploy.load_template(path)["Parameters"]
+    resources_parameters = load_template(path)["Parameters"]
     assert set(nested["Parameters"]) == set(resources_parameters)
 
 
@@ -158,9 +170,9 @@ def test_local_server_serves_key_protected_routes_without_a_key():
 def test_merged_api_answers_its_own_errors_in_the_apps_shape(packaged):
     # API Gateway answers unknown routes, bad keys and throttling itself: the gateway responses give those
     # answers the app's {"error", "message"} shape too (unknown routes as 404 NotFound).
-    api = packaged["merged"]["Resources"][deploy.REST_API_LOGICAL_ID]["Properties"]
+    api = packaged["merged"]["Resources"][REST_API_LOGICAL_ID]["Properties"]
     responses = api["GatewayResponses"]
-    assert set(responses) == set(deploy.GATEWAY_RESPONSES)
+    assert set(responses) == set(GATEWAY_RESPONSES)
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     for response in responses.values():
         assert response["ResponseTemplates"]["application/json"].startswith('{"error": ')
@@ -171,8 +183,8 @@ def test_merged_api_answers_its_own_errors_in_the_apps_shape(packaged):
 def test_merged_functions_get_the_model_input_size_from_the_stack_parameter(packaged):
     template = packaged["merged"]
     assert "Default" not in template["Parameters"]["ModelInputSize"]  # from the model, never a default
-    classify = template["Resources"][deploy.FUNCTION_LOGICAL_IDS["classify_image"]]["Properties"]
+    classify = template["Resources"][FUNCTION_LOGICAL_IDS["classify_image"]]["Properties"]
     assert classify["Environment"]["Variables"]["MODEL_INPUT_SIZE"] == {
         "Fn::GetAtt": ["InspectionResources", "Outputs.ModelInputSize"]}
-    plain = packaged["plain"]["Resources"][deploy.FUNCTION_LOGICAL_IDS["classify_image"]]["Properties"]
+    plain = packaged["plain"]["Resources"][FUNCTION_LOGICAL_IDS["classify_image"]]["Properties"]
     assert "MODEL_INPUT_SIZE" not in plain.get("Environment", {}).get("Variables", {})  # none in config.json

@@ -7,9 +7,12 @@ import botocore.session
 import pytest
 from deploy_helpers import PROJECT_DIR
 
-from inspection_app import deploy
+from inspection_app.deploy.merge_template import as_cloudformation
+from inspection_app.deploy.names import CLOUDFORMATION_NAMES, FUNCTIONS, Names
+from inspection_app.deploy.policies import function_policies, policy_file_name, write_policy_files
+from inspection_app.resource_template import load_template
 
-NAMES = deploy.Names(app_name="quality-inspection", stage="dev", partition="aws", region="eu-central-1",
+NAMES = Names(app_name="quality-inspection", stage="dev", partition="aws", region="eu-central-1",
                      account="123456789012", endpoint_name="pcb-classifier", upload_prefix="uploads/")
 
 # Actions for which AWS offers no resource-level permissions, so "Resource": "*" is the only choice:
@@ -31,7 +34,8 @@ SERVICES = {"s3": ["s3"], "sqs": ["sqs"], "states": ["stepfunctions"], "sagemake
             "dynamodb": ["dynamodb"], "logs": ["logs"], "xray": ["xray"], "sns": ["sns"], "lambda": ["lambda"]}
 
 # What every function does: write its own logs and send its traces.
-EVERY_FUNCTION_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+EVERY_FUNCTION_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents",
+                          "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # What each function's code calls, and nothing else. Widening a role means changing this on purpose.
 EXPECTED_ACTIONS = {
     "start_inspections": {"states:StartExecution", "sqs:ReceiveMessage", "sqs:DeleteMessage",
@@ -94,9 +98,9 @@ def check_actions_exist(document: dict, where: str) -> None:
             assert operation in known, f"{where}: {action} is not an operation of {SERVICES[prefix]}"
 
 
-@pytest.mark.parametrize("handler", deploy.FUNCTIONS)
+@pytest.mark.parametrize("handler", FUNCTIONS)
 def test_function_policy_is_narrow(handler):
-    document = deploy.function_policies(NAMES)[handler]
+    document = function_policies(NAMES)[handler]
     check_policy(document, handler)
     check_actions_exist(document, handler)
     actions = {a for s in allow_statements(document) for a in _as_list(s["Action"])}
@@ -106,7 +110,7 @@ def test_function_policy_is_narrow(handler):
 
 
 def test_function_policies_name_this_stage_resources_only():
-    documents = deploy.function_policies(NAMES)
+    documents = function_policies(NAMES)
     resources = {handler: {r for s in allow_statements(d) for r in _as_list(s["Resource"])}
                  for handler, d in documents.items()}
     assert resources["start_inspections"] >= {
@@ -127,14 +131,14 @@ def test_function_policies_name_this_stage_resources_only():
 
 
 def test_policy_files_are_written_per_function(tmp_path):
-    files = deploy.write_policy_files(tmp_path, "dev", NAMES)
-    assert files == {handler: f"policy-dev-{handler}.json" for handler in deploy.FUNCTIONS}
+    files = write_policy_files(tmp_path, "dev", NAMES)
+    assert files == {handler: f"policy-dev-{handler}.json" for handler in FUNCTIONS}
     for handler, name in files.items():
-        assert json.loads((tmp_path / name).read_text()) == deploy.function_policies(NAMES)[handler]
+        assert json.loads((tmp_path / name).read_text()) == function_policies(NAMES)[handler]
 
 
 def test_cloudformation_form_substitutes_every_name():
-    document = deploy.as_cloudformation(deploy.function_policies(deploy.CLOUDFORMATION_NAMES)["classify_image"])
+    document = as_cloudformation(function_policies(CLOUDFORMATION_NAMES)["classify_image"])
     resources = [r for s in document["Statement"] if s["Sid"] != "SendTraces" for r in s["Resource"]]
     assert {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AppName}-${Stage}-${AWS::AccountId}-${AWS::Region}/${UploadPrefix}*"} in resources
     assert all(set(r) == {"Fn::Sub"} for r in resources)
@@ -153,14 +157,14 @@ def test_config_turns_autogen_policy_off_with_a_file_per_function():
     config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
     dev = config["stages"]["dev"]
     assert dev["autogen_policy"] is False
-    for handler in deploy.FUNCTIONS:
+    for handler in FUNCTIONS:
         name = dev["lambda_functions"][handler]["iam_policy_file"]
-        assert name == deploy.policy_file_name("dev", handler)
+        assert name == policy_file_name("dev", handler)
         assert (PROJECT_DIR / ".chalice" / name).exists()
 
 
 def test_state_machine_role_may_only_invoke_its_functions_and_publish_alerts():
-    template = deploy.load_template(PROJECT_DIR / "statemachine" / "resources.yaml")
+    template = load_template(PROJECT_DIR / "statemachine" / "resources.yaml")
     role = template["Resources"]["StateMachineRole"]["Properties"]
     trust = role["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "states.amazonaws.com"}
@@ -190,7 +194,7 @@ def test_merged_template_policies_are_narrow(packaged):
 
 
 def test_queue_and_bucket_policies_are_narrow():
-    template = deploy.load_template(PROJECT_DIR / "statemachine" / "resources.yaml")
+    template = load_template(PROJECT_DIR / "statemachine" / "resources.yaml")
     queue_policy = template["Resources"]["UploadQueuePolicy"]["Properties"]["PolicyDocument"]
     check_policy(queue_policy, "UploadQueuePolicy")
     bucket_policy = template["Resources"]["UploadBucketPolicy"]["Properties"]["PolicyDocument"]

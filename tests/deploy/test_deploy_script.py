@@ -17,8 +17,15 @@ import pytest
 from deploy_helpers import PROJECT_DIR, REGION, copy_project
 from moto import mock_aws
 
-from inspection_app import deploy
+from inspection_app.chalice_stage import function_name
 from inspection_app.cli import deploy_commands
+from inspection_app.deploy.api_gateway import API_THROTTLE, GATEWAY_RESPONSES, gateway_response_template
+from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS, configure_stage
+from inspection_app.deploy.deployment import UPLOAD_QUEUE_VARIABLE, deploy, destroy
+from inspection_app.deploy.errors import DeployError
+from inspection_app.deploy.names import FUNCTIONS, Names
+from inspection_app.deploy.policies import function_policies
+from training.sagemaker.defaults import INPUT_SIZE_TAG
 
 ACCOUNT = "123456789012"
 pytestmark = pytest.mark.filterwarnings("ignore:.*CloudFormation.*:UserWarning")
@@ -39,12 +46,12 @@ class RecordedChalice:
 
     def __call__(self, command, cwd, env, check):
         verb, stage = command[1], command[3]
-        self.calls.append({"command": command, "cwd": cwd, "queue": env.get(deploy.UPLOAD_QUEUE_VARIABLE),
+        self.calls.append({"command": command, "cwd": cwd, "queue": env.get(UPLOAD_QUEUE_VARIABLE),
                            "region": env.get("AWS_DEFAULT_REGION")})
-        project = deploy.Path(cwd)
+        project = Path(cwd)
         record = project / ".chalice" / "deployed" / f"{stage}.json"
         if verb == "deploy":
-            self._deploy(project, stage, env[deploy.UPLOAD_QUEUE_VARIABLE], record)
+            self._deploy(project, stage, env[UPLOAD_QUEUE_VARIABLE], record)
         elif verb == "delete":
             self._delete(record)
         return subprocess.CompletedProcess(command, 0)
@@ -53,16 +60,17 @@ class RecordedChalice:
         config = json.loads((project / ".chalice" / "config.json").read_text())
         # What Chalice would read: a complete stage with a policy file per function.
         assert all(config["stages"][stage]["environment_variables"].values())
-        for handler in deploy.FUNCTIONS:
+        for handler in FUNCTIONS:
             policy = config["stages"][stage]["lambda_functions"][handler]["iam_policy_file"]
             assert (project / ".chalice" / policy).exists()
         if record.exists():
             return
         iam, lambda_ = boto3.client("iam", region_name=REGION), boto3.client("lambda", region_name=REGION)
-        role = iam.create_role(RoleName=f"quality-inspection-{stage}-start_inspections",
+        starter = function_name(config["app_name"], stage, "start_inspections")
+        role = iam.create_role(RoleName=starter,
                                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
         function = lambda_.create_function(
-            FunctionName=f"quality-inspection-{stage}-start_inspections", Runtime="python3.11",
+            FunctionName=starter, Runtime="python3.11",
             Role=role["Role"]["Arn"], Handler="app.handler", Code={"ZipFile": _zip()})
         mapping = lambda_.create_event_source_mapping(
             EventSourceArn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}", FunctionName=function["FunctionArn"],
@@ -131,7 +139,7 @@ def _endpoint(session, name: str, tags: dict | None = None) -> str:
 def _deploy(session, project, chalice, **kwargs):
     kwargs.setdefault("model_dir", project.parent / "model")
     lines: list[str] = []
-    summary = deploy.deploy("dev", project_dir=project, session=session, run=chalice, sleep=lambda _: None,
+    summary = deploy("dev", project_dir=project, session=session, run=chalice, sleep=lambda _: None,
                             out=lines.append, wait_delay=1, **kwargs)
     return summary, "\n".join(lines)
 
@@ -162,8 +170,8 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
     }
     assert stage["autogen_policy"] is False
     assert stage["lambda_functions"]["classify_image"]["lambda_memory_size"] == 1024  # kept
-    names = deploy.Names("quality-inspection", "dev", "aws", REGION, ACCOUNT, "pcb-classifier")
-    for handler, document in deploy.function_policies(names).items():
+    names = Names("quality-inspection", "dev", "aws", REGION, ACCOUNT, "pcb-classifier")
+    for handler, document in function_policies(names).items():
         written = json.loads((project / ".chalice" / f"policy-dev-{handler}.json").read_text())
         assert written == document
     # The real project is never touched.
@@ -185,7 +193,7 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
     rest_api_id = apigateway.get_rest_apis()["items"][0]["id"]
     assert plan["name"] == "quality-inspection-dev"
     assert plan["apiStages"] == [{"apiId": rest_api_id, "stage": "api"}]
-    assert plan["throttle"]["rateLimit"] == deploy.API_THROTTLE["rateLimit"]
+    assert plan["throttle"]["rateLimit"] == API_THROTTLE["rateLimit"]
     [key] = apigateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
     assert key["id"] == summary["api_key_id"]
     assert "x-api-key" in printed and summary["api_url"] in printed
@@ -193,13 +201,13 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
     assert f"Model input size 192 px (from {project.parent / 'model' / 'model.json'})" in printed
     # API Gateway's own answers (unknown route, bad key ...) in the app's error shape, redeployed to the stage.
     responses = {r["responseType"]: r for r in apigateway.get_gateway_responses(restApiId=rest_api_id)["items"]}
-    for response_type, (status, code, _) in deploy.GATEWAY_RESPONSES.items():
+    for response_type, (status, code, _) in GATEWAY_RESPONSES.items():
         template = responses[response_type]["responseTemplates"]["application/json"]
         assert template.startswith('{"error": "%s", "message": ' % code), response_type
         if status:
             assert responses[response_type]["statusCode"] == status
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
-    assert json.loads(deploy.gateway_response_template("NotFound", "No route.")) == {
+    assert json.loads(gateway_response_template("NotFound", "No route.")) == {
         "error": "NotFound", "message": "No route."}
     assert any("gateway responses" in (d.get("description") or "")
                for d in apigateway.get_deployments(restApiId=rest_api_id)["items"])
@@ -223,20 +231,20 @@ def test_deploy_again_keeps_previous_parameters_and_creates_nothing_twice(aws, p
 
 
 def test_the_model_input_size_comes_from_the_endpoints_tag(aws, project):
-    _endpoint(aws, "pcb-classifier", {deploy.INPUT_SIZE_TAG: "256"})
+    _endpoint(aws, "pcb-classifier", {INPUT_SIZE_TAG: "256"})
     summary, printed = _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier", model_dir=None)
     assert summary["outputs"]["ModelInputSize"] == "256"
     config = json.loads((project / ".chalice" / "config.json").read_text())
     assert config["stages"]["dev"]["environment_variables"]["MODEL_INPUT_SIZE"] == "256"
-    assert f"tag {deploy.INPUT_SIZE_TAG} of endpoint pcb-classifier" in printed
+    assert f"tag {INPUT_SIZE_TAG} of endpoint pcb-classifier" in printed
     # A redeploy without --endpoint-name reads the tag of the endpoint the stack has.
     summary, _ = _deploy(aws, project, RecordedChalice(), model_dir=None)
     assert summary["outputs"]["ModelInputSize"] == "256"
 
 
 def test_a_model_dir_that_disagrees_with_the_endpoints_tag_stops_before_anything_is_made(aws, project):
-    _endpoint(aws, "pcb-classifier", {deploy.INPUT_SIZE_TAG: "224"})
-    with pytest.raises(deploy.DeployError, match="says input_size 192, but endpoint pcb-classifier is tagged"):
+    _endpoint(aws, "pcb-classifier", {INPUT_SIZE_TAG: "224"})
+    with pytest.raises(DeployError, match="says input_size 192, but endpoint pcb-classifier is tagged"):
         _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier")
     assert aws.client("cloudformation").list_stacks()["StackSummaries"] == []
 
@@ -246,7 +254,7 @@ def test_an_unknown_model_input_size_stops_the_deployment_and_says_how_to_give_i
     if tagged:
         arn = _endpoint(aws, "pcb-classifier", {"team": "qa"})
     chalice = RecordedChalice()
-    with pytest.raises(deploy.DeployError) as raised:
+    with pytest.raises(DeployError) as raised:
         _deploy(aws, project, chalice, endpoint_name="pcb-classifier", model_dir=None)
     message = str(raised.value)
     assert "--model-dir" in message and "inspection-app sagemaker deploy" in message
@@ -263,17 +271,17 @@ def test_a_model_dir_without_a_usable_input_size_is_refused(aws, project, tmp_pa
     model_dir.mkdir()
     if model_json is not None:
         (model_dir / "model.json").write_text(model_json)
-    with pytest.raises(deploy.DeployError, match=error):
+    with pytest.raises(DeployError, match=error):
         _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier", model_dir=model_dir)
 
 
 def test_first_deploy_needs_an_endpoint_name(aws, project):
-    with pytest.raises(deploy.DeployError, match="--endpoint-name"):
+    with pytest.raises(DeployError, match="--endpoint-name"):
         _deploy(aws, project, RecordedChalice())
 
 
 def test_endpoint_names_must_be_lowercase(aws, project):
-    with pytest.raises(deploy.DeployError, match="lowercase"):
+    with pytest.raises(DeployError, match="lowercase"):
         _deploy(aws, project, RecordedChalice(), endpoint_name="PCB-Classifier")
 
 
@@ -281,7 +289,7 @@ def test_a_failed_chalice_deploy_stops_the_deployment(aws, project):
     def failing(command, cwd, env, check):
         return subprocess.CompletedProcess(command, 2)
 
-    with pytest.raises(deploy.DeployError, match="exit status 2"):
+    with pytest.raises(DeployError, match="exit status 2"):
         _deploy(aws, project, failing, endpoint_name="pcb-classifier")
 
 
@@ -296,7 +304,7 @@ def test_destroy_removes_everything_after_emptying_the_bucket(aws, project):
         prompts.append(prompt)
         return "dev"
 
-    assert deploy.destroy("dev", project_dir=project, session=aws, run=chalice, ask=ask, out=lines.append,
+    assert destroy("dev", project_dir=project, session=aws, run=chalice, ask=ask, out=lines.append,
                           wait_delay=1)
     assert "1 now" in "\n".join(lines) and prompts
     assert chalice.calls[-1]["command"][1:] == ["delete", "--stage", "dev"]
@@ -312,7 +320,7 @@ def test_destroy_removes_everything_after_emptying_the_bucket(aws, project):
 def test_destroy_without_confirmation_deletes_nothing(aws, project):
     chalice = RecordedChalice()
     _deploy(aws, project, chalice, endpoint_name="pcb-classifier")
-    assert not deploy.destroy("dev", project_dir=project, session=aws, run=chalice, ask=lambda _: "no",
+    assert not destroy("dev", project_dir=project, session=aws, run=chalice, ask=lambda _: "no",
                               out=lambda _: None)
     assert [c["command"][1] for c in chalice.calls] == ["deploy"]
     stack = aws.client("cloudformation").describe_stacks(StackName="quality-inspection-dev-resources")["Stacks"][0]
@@ -334,8 +342,8 @@ def test_commands_register_in_a_cli():
 
 def test_configure_stage_creates_a_new_stage():
     config = {"app_name": "quality-inspection", "stages": {}}
-    outputs = {output: f"value-of-{output}" for output in deploy.ENVIRONMENT_FROM_OUTPUTS.values()}
-    result = deploy.configure_stage(config, "prod", outputs, {"api_handler": "policy-prod-api_handler.json"})
+    outputs = {output: f"value-of-{output}" for output in ENVIRONMENT_FROM_OUTPUTS.values()}
+    result = configure_stage(config, "prod", outputs, {"api_handler": "policy-prod-api_handler.json"})
     stage = result["stages"]["prod"]
     assert stage["api_gateway_stage"] == "api" and stage["autogen_policy"] is False
     assert stage["environment_variables"]["UPLOAD_BUCKET"] == "value-of-UploadBucketName"

@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from deploy_helpers import PROJECT_DIR, lint_errors
 
-from inspection_app import deploy
+from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS
+from inspection_app.deploy.merge_template import MERGE_TEMPLATE_COMMAND, merge_template_text
+from inspection_app.deploy.names import CLOUDFORMATION_NAMES, FUNCTIONS
+from inspection_app.resource_template import load_template, resource_template
 from inspection_app.resource_settings import (
     DLQ_MAX_RECEIVE_COUNT,
     QUEUE_VISIBILITY_TIMEOUT_SECONDS,
@@ -21,7 +26,7 @@ CONFIG = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return deploy.load_template(RESOURCES)
+    return load_template(RESOURCES)
 
 
 def resources_of_type(template: dict, resource_type: str) -> dict:
@@ -35,7 +40,7 @@ def test_resource_template_lints_clean():
 def test_inlined_template_lints_clean_with_the_definition_validated(tmp_path):
     # Inlined, cfn-lint also validates the state machine definition (rule E3601).
     path = tmp_path / "resources.json"
-    path.write_text(json.dumps(deploy.resource_template(PROJECT_DIR)))
+    path.write_text(json.dumps(resource_template(PROJECT_DIR)))
     assert lint_errors(path) == []
 
 
@@ -109,10 +114,10 @@ def test_parameters_and_outputs_cover_what_the_app_needs(template):
     threshold = template["Parameters"]["ConfidenceThreshold"]
     assert float(threshold["Default"]) == float(CONFIG["environment_variables"]["CONFIDENCE_THRESHOLD"])
     # Every environment variable deploy writes, plus what deploy itself reads.
-    needed = set(deploy.ENVIRONMENT_FROM_OUTPUTS.values()) | {"UploadQueueName", "UploadQueueArn", "DeadLetterQueueUrl"}
+    needed = set(ENVIRONMENT_FROM_OUTPUTS.values()) | {"UploadQueueName", "UploadQueueArn", "DeadLetterQueueUrl"}
     assert needed <= set(template["Outputs"])
     stage_variables = set(CONFIG["stages"]["dev"]["environment_variables"])
-    assert stage_variables <= set(deploy.ENVIRONMENT_FROM_OUTPUTS)
+    assert stage_variables <= set(ENVIRONMENT_FROM_OUTPUTS)
 
 
 def test_state_machine_uses_the_one_definition_with_logging_and_tracing(template):
@@ -131,7 +136,7 @@ def test_state_machine_uses_the_one_definition_with_logging_and_tracing(template
 
 def test_state_machine_names_the_functions_chalice_deploys(template):
     substitutions = template["Resources"]["InspectionStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    names = deploy.CLOUDFORMATION_NAMES
+    names = CLOUDFORMATION_NAMES
     for placeholder, handler in (("ClassifyImageFunctionArn", "classify_image"),
                                  ("RecordVerdictFunctionArn", "record_verdict")):
         expected = (f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:"
@@ -141,8 +146,8 @@ def test_state_machine_names_the_functions_chalice_deploys(template):
 
 def test_lambda_log_groups_exist_for_every_function(template):
     groups = {g["Properties"]["LogGroupName"]["Fn::Sub"] for g in resources_of_type(template, "AWS::Logs::LogGroup").values()}
-    for handler in deploy.FUNCTIONS:
-        assert f"/aws/lambda/{deploy.CLOUDFORMATION_NAMES.function_name(handler)}" in groups
+    for handler in FUNCTIONS:
+        assert f"/aws/lambda/{CLOUDFORMATION_NAMES.function_name(handler)}" in groups
 
 
 # --- The state machine definition -----------------------------------------------------------------------
@@ -197,6 +202,14 @@ def test_definition_transitions_are_complete():
 
 def test_merge_template_is_up_to_date():
     path = PROJECT_DIR / "statemachine" / "chalice-merge.json"
-    assert path.read_text() == deploy.merge_template_text(PROJECT_DIR), (
-        f"statemachine/chalice-merge.json is out of date; run `{deploy.MERGE_TEMPLATE_COMMAND}`"
+    assert path.read_text() == merge_template_text(PROJECT_DIR), (
+        f"statemachine/chalice-merge.json is out of date; run `{MERGE_TEMPLATE_COMMAND}`"
     )
+
+
+def test_merge_template_command_checks_the_file_without_warnings():
+    # -W error: running a module of a package that imported it first would warn (RuntimeWarning).
+    command = [sys.executable, "-W", "error", "-m", "inspection_app.deploy.merge_template", "--check"]
+    result = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "chalice-merge.json is up to date" in result.stdout

@@ -1,0 +1,116 @@
+"""What the REST API needs beyond Chalice's: a usage plan with an API key, and error answers in the app's shape."""
+from __future__ import annotations
+
+import json
+
+from .names import Names
+
+# Per API key: steady rate and burst (requests per second), and a monthly quota that caps a runaway client.
+API_THROTTLE = {"rateLimit": 50.0, "burstLimit": 100}
+API_QUOTA = {"limit": 1_000_000, "period": "MONTH"}
+API_KEY_HEADER = "x-api-key"
+
+# API Gateway answers some requests without the app; these gateway responses give those answers the app's
+# error shape (chalicelib/api_errors.py). Response type -> (status, or None for API Gateway's own; error code;
+# message, or None for API Gateway's). A path or method no route has is 404 NotFound, as in the embedded stack.
+GATEWAY_RESPONSES = {
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "NotFound", "No route matches this method and path."),
+    "INVALID_API_KEY": (None, "InvalidApiKey", "Send a valid API key in the x-api-key header."),
+    "THROTTLED": (None, "TooManyRequests", None),
+    "QUOTA_EXCEEDED": (None, "QuotaExceeded", None),
+    "REQUEST_TOO_LARGE": (None, "RequestTooLarge", None),
+    "DEFAULT_4XX": (None, "$context.error.responseType", None),
+    "DEFAULT_5XX": (None, "InternalServerError", "An internal error occurred. Try again later."),
+}
+
+
+def gateway_response_template(code: str, message: str | None) -> str:
+    """The JSON body of a gateway response (a mapping template: $context variables are filled in)."""
+    text = json.dumps(message) if message is not None else "$context.error.messageString"  # already quoted
+    return '{"error": "%s", "message": %s}' % (code, text)
+
+
+def gateway_responses_sam() -> dict:
+    """GATEWAY_RESPONSES as the GatewayResponses property of SAM's AWS::Serverless::Api."""
+    responses = {}
+    for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+        response = {
+            "ResponseParameters": {"Headers": {"Access-Control-Allow-Origin": "'*'"}},
+            "ResponseTemplates": {"application/json": gateway_response_template(code, message)},
+        }
+        if status:
+            response["StatusCode"] = status
+        responses[response_type] = response
+    return responses
+
+
+def ensure_gateway_responses(apigateway, rest_api_id: str, api_stage: str) -> None:
+    """Put GATEWAY_RESPONSES on the REST API and redeploy its stage (they apply from the next deployment).
+
+    Run after every `chalice deploy`: it rewrites the API from its swagger, which has none of them."""
+    for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+        apigateway.put_gateway_response(
+            restApiId=rest_api_id, responseType=response_type, **({"statusCode": status} if status else {}),
+            responseParameters={"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+            responseTemplates={"application/json": gateway_response_template(code, message)},
+        )
+    apigateway.create_deployment(restApiId=rest_api_id, stageName=api_stage,
+                                 description="inspection-app deploy: gateway responses in the app's error shape")
+
+
+def _all_pages(call, **kwargs) -> list[dict]:
+    items, position = [], None
+    while True:
+        page = call(**kwargs, **({"position": position} if position else {}))
+        items.extend(page.get("items", []))
+        position = page.get("position")
+        if not position:
+            return items
+
+
+def ensure_api_key(apigateway, rest_api_id: str, api_stage: str, names: Names) -> dict:
+    """A usage plan on the REST API's stage and a default API key in it; returns their ids."""
+    plans = [plan for plan in _all_pages(apigateway.get_usage_plans, limit=500) if plan["name"] == names.usage_plan_name()]
+    if plans:
+        plan = plans[0]
+        stages = plan.get("apiStages", [])
+        operations = [
+            {"op": "remove", "path": "/apiStages", "value": f"{item['apiId']}:{item['stage']}"}
+            for item in stages if item["apiId"] != rest_api_id  # a REST API that `chalice delete` removed
+        ]
+        if not any(item["apiId"] == rest_api_id and item["stage"] == api_stage for item in stages):
+            operations.append({"op": "add", "path": "/apiStages", "value": f"{rest_api_id}:{api_stage}"})
+        if operations:
+            apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=operations)
+    else:
+        plan = apigateway.create_usage_plan(
+            name=names.usage_plan_name(),
+            description=f"Clients of the {names.app_name} {names.stage} inspection API (one API key per client).",
+            apiStages=[{"apiId": rest_api_id, "stage": api_stage}],
+            throttle=API_THROTTLE,
+            quota=API_QUOTA,
+        )
+    keys = [key for key in _all_pages(apigateway.get_api_keys, nameQuery=names.api_key_name(), limit=500)
+            if key["name"] == names.api_key_name()]
+    key = keys[0] if keys else apigateway.create_api_key(
+        name=names.api_key_name(), description="Default key made by inspection-app deploy", enabled=True
+    )
+    in_plan = {item["id"] for item in _all_pages(apigateway.get_usage_plan_keys, usagePlanId=plan["id"], limit=500)}
+    if key["id"] not in in_plan:
+        apigateway.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    return {"usage_plan_id": plan["id"], "api_key_id": key["id"]}
+
+
+def remove_api_key(apigateway, names: Names) -> None:
+    """Delete the stage's usage plan and default key (before the REST API goes: a plan pins its stage)."""
+    for plan in _all_pages(apigateway.get_usage_plans, limit=500):
+        if plan["name"] != names.usage_plan_name():
+            continue
+        operations = [{"op": "remove", "path": "/apiStages", "value": f"{item['apiId']}:{item['stage']}"}
+                      for item in plan.get("apiStages", [])]
+        if operations:
+            apigateway.update_usage_plan(usagePlanId=plan["id"], patchOperations=operations)
+        apigateway.delete_usage_plan(usagePlanId=plan["id"])
+    for key in _all_pages(apigateway.get_api_keys, nameQuery=names.api_key_name(), limit=500):
+        if key["name"] == names.api_key_name():
+            apigateway.delete_api_key(apiKey=key["id"])
