@@ -55,7 +55,7 @@ def _run_chalice(verb: str, stage: str, *, project_dir: Path, env: dict, profile
         raise DeployError(f"`{' '.join(command[-4:])}` failed with exit status {result.returncode}.")
 
 
-def _names(session, config: dict, stage: str, endpoint_name: str) -> Names:
+def _names_in_account(session, config: dict, stage: str, endpoint_name: str) -> Names:
     region = session.region_name
     return Names(
         app_name=config["app_name"],
@@ -120,7 +120,7 @@ def deploy(
     outputs = ensure_stack(cfn, name, template_body, parameters, wait_delay=wait_delay)
 
     out(f"2/5 Writing the stack's outputs and least-privilege policies into .chalice/ for stage {stage} ...")
-    names = _names(session, config, stage, outputs["EndpointName"])
+    names = _names_in_account(session, config, stage, outputs["EndpointName"])
     policy_files = write_policy_files(project_dir / ".chalice", stage, names)
     write_config(project_dir, configure_stage(config, stage, outputs, policy_files))
 
