@@ -48,7 +48,7 @@ def aws_environment(monkeypatch, tmp_path):
 
 
 class LogLines:
-    """The JSON log lines chalicelib wrote during one test."""
+    """The JSON lines chalicelib wrote during one test: log entries and metrics (EMF)."""
 
     def __init__(self, stream: io.StringIO):
         self._stream = stream
@@ -58,24 +58,20 @@ class LogLines:
         return [json.loads(line) for line in self._stream.getvalue().splitlines() if line.strip()]
 
     def named(self, event: str) -> list[dict]:
-        return [entry for entry in self.entries if entry["event"] == event]
+        return [entry for entry in self.entries if entry.get("message") == event]
+
+    @property
+    def metrics(self) -> list[dict]:
+        return [entry for entry in self.entries if "_aws" in entry]
 
 
 @pytest.fixture(autouse=True)
 def log_lines():
-    """chalicelib's JSON logs go to a fresh buffer per test; the logger is put back as it was afterwards."""
-    logger = logs._LOGGER
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+    """chalicelib's JSON lines go to a fresh buffer per test, then back to stdout."""
     stream = io.StringIO()
     logs.configure(stream)
     yield LogLines(stream)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    handlers, level, propagate = saved
-    for handler in handlers:
-        logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = propagate
+    logs.configure()
 
 
 @pytest.fixture(scope="session")

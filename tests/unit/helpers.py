@@ -7,6 +7,7 @@ import json
 import struct
 import uuid
 import zlib
+from dataclasses import dataclass
 from urllib.parse import quote_plus
 
 import boto3
@@ -315,3 +316,19 @@ def upload_events(body, upload_prefix: str) -> tuple[list[UploadEvent], list[dic
     if message.malformed:
         raise MalformedEvent("; ".join(message.malformed))
     return message.events, message.skipped
+
+
+@dataclass
+class FakeLambdaContext:
+    """Lambda's context object, faked as Powertools' testing guide does (the attributes Lambda sets)."""
+
+    function_name: str = "quality-inspection-dev-record_verdict"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 45_000
