@@ -12,6 +12,8 @@ from typing import Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import metrics
+
 # Error codes after which the same request may succeed later: Step Functions retries these with backoff.
 _TRANSIENT_CODES = frozenset(
     {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "ModelNotReadyException", "InternalDependencyException"}
@@ -74,8 +76,17 @@ class SageMakerEndpoint:
         self._class_count = class_count
 
     def predict(self, body: bytes, content_type: str) -> Prediction:
+        with metrics.endpoint_call():
+            response = self._invoke(body, content_type)
+            probabilities = parse_probabilities(response["Body"].read(), self._class_count)
+        model_id = _model_id_from(response.get("CustomAttributes")) or (
+            f"{self._endpoint_name}/{response.get('InvokedProductionVariant') or 'default'}"
+        )
+        return Prediction(probabilities=probabilities, model_id=model_id)
+
+    def _invoke(self, body: bytes, content_type: str) -> dict:
         try:
-            response = self._client.invoke_endpoint(
+            return self._client.invoke_endpoint(
                 EndpointName=self._endpoint_name, ContentType=content_type, Accept="application/json", Body=body
             )
         except ClientError as error:
@@ -87,8 +98,3 @@ class SageMakerEndpoint:
             raise ModelEndpointError(message) from None
         except BotoCoreError as error:  # connection refused, timeouts
             raise ModelEndpointUnavailable(f"endpoint {self._endpoint_name}: {error}") from None
-        probabilities = parse_probabilities(response["Body"].read(), self._class_count)
-        model_id = _model_id_from(response.get("CustomAttributes")) or (
-            f"{self._endpoint_name}/{response.get('InvokedProductionVariant') or 'default'}"
-        )
-        return Prediction(probabilities=probabilities, model_id=model_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from . import metrics
 from .alerts import alert_for
 from .results import ResultsStore, inspection_key
 from .settings import Settings
@@ -65,7 +66,10 @@ def build_record(state: dict, threshold: float) -> dict:
 
 def record_verdict(state: dict, settings: Settings, store: ResultsStore) -> dict:
     """Store the verdict; return it with the alert to publish when the product is defective."""
-    stored = store.put(build_record(state, settings.confidence_threshold))
+    record = build_record(state, settings.confidence_threshold)
+    stored = store.put(record)
+    if stored["inspected_at"] == record["inspected_at"]:  # stored now, not by an earlier attempt: counted once
+        metrics.count_verdict(stored["verdict"])
     return {
         "verdict": stored["verdict"],
         "inspection_key": stored["inspection_key"],

@@ -62,7 +62,15 @@ class LogLines:
 
     @property
     def metrics(self) -> list[dict]:
-        return [entry for entry in self.entries if "_aws" in entry]
+        """Each metric of the EMF lines: {namespace, name, unit, values, dimensions (name: value)}."""
+        return [
+            {"namespace": directive["Namespace"], "name": metric["Name"], "unit": metric["Unit"],
+             "values": entry[metric["Name"]],
+             "dimensions": {name: entry[name] for names in directive["Dimensions"] for name in names}}
+            for entry in self.entries if "_aws" in entry
+            for directive in entry["_aws"]["CloudWatchMetrics"]
+            for metric in directive["Metrics"]
+        ]
 
 
 @pytest.fixture(autouse=True)

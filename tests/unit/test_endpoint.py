@@ -220,3 +220,24 @@ def test_given_json_floats_when_predicting_then_they_are_not_rounded(runtime):
     values = [0.12345678901234566, 0.8765432109876543]
     expect_invocation(stubber, invoke_endpoint_response(json.dumps(values).encode()))
     assert SageMakerEndpoint(client, ENDPOINT_NAME, 2).predict(IMAGE, "application/x-image").probabilities == values
+
+
+# --- metrics: latency of each answered call, a count of the failed ones --------------------------------
+
+
+def test_given_a_model_answering_when_predicting_then_its_latency_is_a_metric(runtime, log_lines):
+    client, stubber = runtime
+    expect_invocation(stubber)
+    SageMakerEndpoint(client, ENDPOINT_NAME, 2).predict(IMAGE, "application/x-image")
+    [metric] = log_lines.metrics
+    assert (metric["name"], metric["unit"], metric["dimensions"]) == (
+        "EndpointLatency", "Milliseconds", {"service": "quality-inspection"})
+    assert 0 <= metric["values"][0] < 5000
+
+
+def test_given_a_throttled_endpoint_when_predicting_then_an_error_is_counted_and_no_latency(runtime, log_lines):
+    client, stubber = runtime
+    stubber.add_client_error("invoke_endpoint", "ThrottlingException", "Rate exceeded", http_status_code=400)
+    with pytest.raises(ModelEndpointUnavailable):
+        SageMakerEndpoint(client, ENDPOINT_NAME, 2).predict(IMAGE, "application/x-image")
+    assert [(m["name"], m["values"]) for m in log_lines.metrics] == [("EndpointErrors", [1.0])]

@@ -216,3 +216,14 @@ def test_given_a_reinspection_when_recorded_then_a_new_entry_sorted_by_its_reque
     assert stored[0]["inspection_key"].startswith("2024-05-14T10:00:00.000Z#")
     assert stored[0]["reinspection_of"] == INSPECTION_ID
     assert stored[0]["uploaded_at"] == "2024-05-14T09:21:07.532Z"
+
+
+def test_given_a_verdict_recorded_then_retried_when_counted_then_one_verdict_metric_without_product(
+    store, settings, log_lines
+):
+    state = after_classification("defective", 0.92)
+    record_verdict(state, settings, store)
+    record_verdict(state, settings, store)  # a retry finds it stored: not counted again
+    assert log_lines.metrics == [{"namespace": "QualityInspection", "name": "Verdicts", "unit": "Count",
+                                  "values": [1.0], "dimensions": {"service": "quality-inspection", "verdict": "defective"}}]
+    assert all("product_id" not in entry for entry in log_lines.entries if "_aws" in entry)
