@@ -3,7 +3,7 @@ import os
 
 from chalice import BadRequestError, Chalice, Response
 
-from chalicelib import inspection, reinspection, starter, uploads
+from chalicelib import inspection, observability, reinspection, starter, uploads
 from chalicelib.api_errors import error_response, middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
@@ -15,6 +15,10 @@ from chalicelib.settings import Settings
 
 app = Chalice(app_name="quality-inspection")
 clients = AwsClients()
+
+# Log keys (request id, cold start, function, inspection id) and metrics per invocation. Registered first, so
+# the outermost: the error middleware's lines carry the keys too.
+app.register_middleware(observability.observe, "all")
 
 
 @app.middleware("http")
@@ -43,7 +47,7 @@ def classify_image(event, context):
     settings = Settings.from_env()
     endpoint = SageMakerEndpoint(clients.sagemaker_runtime, settings.endpoint_name, len(settings.model_classes))
     result = classify_upload(event, settings, clients.s3, endpoint)
-    log("image classified", inspection_id=event.get("inspection_id"), key=event.get("key"), **result)
+    log("image classified", key=event.get("key"), **result)
     return result
 
 
@@ -51,8 +55,7 @@ def classify_image(event, context):
 def record_verdict(event, context):
     settings = Settings.from_env()
     result = inspection.record_verdict(event, settings, _results_store(settings))
-    log("verdict recorded", inspection_id=event.get("inspection_id"), product_id=event.get("product_id"),
-        verdict=result["verdict"])
+    log("verdict recorded", product_id=event.get("product_id"), verdict=result["verdict"])
     return result
 
 

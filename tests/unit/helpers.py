@@ -39,6 +39,26 @@ PASS_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pa
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/quality-inspection-states"
 
 
+INSPECTION_ID = "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
+UPLOAD_KEY = "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
+
+
+def execution_input() -> dict:
+    """An execution's input as the starter writes it: what the state machine passes its tasks."""
+    return {
+        "inspection_id": INSPECTION_ID,
+        "bucket": BUCKET,
+        "key": UPLOAD_KEY,
+        "product_id": "PCB-0042",
+        "capture_id": "20240514T092107532000Z-0a1b2c3d",
+        "size": 48213,
+        "etag": "9b2cf535f27731c974343645a3985328",
+        "version_id": "",
+        "sequencer": "0066433B1F7D9A5C21",
+        "uploaded_at": "2024-05-14T09:21:07.532Z",
+    }
+
+
 def make_settings(**overrides) -> Settings:
     values = dict(
         upload_bucket=BUCKET,

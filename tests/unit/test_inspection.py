@@ -7,25 +7,7 @@ import pytest
 from chalicelib.inspection import build_record, failure_reason, record_verdict
 from chalicelib.results import DynamoDbResultsStore
 
-from .helpers import BUCKET, TABLE, classified, make_settings
-
-INSPECTION_ID = "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
-KEY = "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
-
-
-def execution_input() -> dict:
-    return {
-        "inspection_id": INSPECTION_ID,
-        "bucket": BUCKET,
-        "key": KEY,
-        "product_id": "PCB-0042",
-        "capture_id": "20240514T092107532000Z-0a1b2c3d",
-        "size": 48213,
-        "etag": "9b2cf535f27731c974343645a3985328",
-        "version_id": "",
-        "sequencer": "0066433B1F7D9A5C21",
-        "uploaded_at": "2024-05-14T09:21:07.532Z",
-    }
+from .helpers import BUCKET, INSPECTION_ID, TABLE, UPLOAD_KEY, classified, execution_input, make_settings
 
 
 def after_classification(label="defective", confidence=0.92) -> dict:
@@ -74,7 +56,7 @@ def test_given_a_sure_defective_classification_when_recorded_then_defective_with
     assert result["inspection_key"] == f"2024-05-14T09:21:07.532Z#{INSPECTION_ID}"
     alert = result["alert"]
     assert alert["subject"] == "Defect detected: PCB-0042"
-    assert f"s3://{BUCKET}/{KEY}" in alert["message"]
+    assert f"s3://{BUCKET}/{UPLOAD_KEY}" in alert["message"]
     assert float(re.search(r"Confidence: (\S+)", alert["message"]).group(1)) == pytest.approx(0.92, abs=1e-4)
 
     [stored] = stored_items(store)
@@ -85,7 +67,7 @@ def test_given_a_sure_defective_classification_when_recorded_then_defective_with
     assert stored["model_id"] == "effnet-lite0-2024-05-10"
     assert stored["image"] == {"format": "JPEG", "width": 640, "height": 480}
     assert stored["threshold"] == 0.75
-    assert stored["key"] == KEY
+    assert stored["key"] == UPLOAD_KEY
     assert "reason" not in stored
 
 
