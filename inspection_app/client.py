@@ -7,11 +7,13 @@ from pathlib import Path
 
 import requests
 
+from .errors import InputError, UserError
+
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".tif": "image/tiff",
                  ".tiff": "image/tiff", ".bmp": "image/bmp"}
 
 
-class ApiError(RuntimeError):
+class ApiError(UserError):
     """The API refused a request; the message is the API's own explanation."""
 
     def __init__(self, status: int, message: str):
@@ -29,7 +31,7 @@ class Inspection:
 
 
 def image_files(paths: list[Path]) -> list[Path]:
-    """Every image file (by extension) under `paths`, in a stable order."""
+    """Every image file (by extension) under `paths`, in a stable order; InputError for a path that does not exist."""
     files = []
     for path in paths:
         if path.is_dir():
@@ -37,7 +39,7 @@ def image_files(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise FileNotFoundError(f"{path} does not exist")
+            raise InputError(f"{path} does not exist")
     return files
 
 
@@ -53,7 +55,13 @@ class ApiClient:
             self._http.headers["x-api-key"] = api_key
         self._timeout = timeout
 
-    def _json(self, response: requests.Response) -> dict:
+    def _call(self, method: str, path: str, **kwargs) -> dict:
+        """The API's JSON answer; ApiError with its message when it refuses, or when nothing answers."""
+        try:
+            response = self._http.request(method, f"{self._base}{path}", timeout=self._timeout, **kwargs)
+        except requests.RequestException as error:
+            raise ApiError(0, f"no answer from the API at {self._base} ({type(error).__name__}); is it running, "
+                              "and is --api its URL?") from None
         try:
             body = response.json()
         except ValueError:
@@ -63,20 +71,15 @@ class ApiClient:
         return body
 
     def request_upload(self, product_id: str, content_type: str) -> dict:
-        response = self._http.post(
-            f"{self._base}/uploads", json={"product_id": product_id, "content_type": content_type}, timeout=self._timeout
-        )
-        return self._json(response)
+        return self._call("POST", "/uploads", json={"product_id": product_id, "content_type": content_type})
 
     def results(self, product_id: str) -> dict:
-        return self._json(self._http.get(f"{self._base}/results/{product_id}", timeout=self._timeout))
+        return self._call("GET", f"/results/{product_id}")
 
     def reinspect(self, verdict: str, since: str | None = None, product_id: str | None = None) -> dict:
         """Inspect again the photos whose result is `verdict` (since `since`); returns what was started."""
         request = {"verdict": verdict, "since": since, "product_id": product_id}
-        response = self._http.post(f"{self._base}/reinspections", json={k: v for k, v in request.items() if v},
-                                   timeout=self._timeout)
-        return self._json(response)
+        return self._call("POST", "/reinspections", json={k: v for k, v in request.items() if v})
 
     def upload(self, path: Path, product_id: str) -> dict:
         """Upload one file through a pre-signed POST; returns the upload description (key, ...)."""

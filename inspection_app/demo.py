@@ -12,9 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 from . import paths
-from .cli import load_predictor, running_stack
 from .client import ApiClient, image_files
-from .inspections import TABLE_HEADER, inspect_files, percentile, table_row
+from .inspections import inspect_files, percentile, verdict_table
+from .local_pipeline import load_predictor, running_stack
+from .terminal import console, tracked, training_progress
 
 ALERT_WAIT_SECONDS = 15
 
@@ -26,6 +27,7 @@ def _section(title: str) -> None:
 def run_demo(*, retrain: bool = False) -> int:
     from training.elpv import prepare_elpv  # noqa: PLC0415 - training pulls in torch
 
+    out = console()
     _section("Demo data: ELPV solar cells (CC BY-NC-SA 4.0)")
     train_dir, holdout_dir = prepare_elpv(paths.demo_dir() / "elpv")
     truths = {path: path.parent.name for path in image_files([holdout_dir])}
@@ -36,7 +38,8 @@ def run_demo(*, retrain: bool = False) -> int:
         _section("Training the demo model (once; cached afterwards)")
         from training.train import train  # noqa: PLC0415
 
-        train(train_dir, model_dir)
+        with training_progress(out) as progress:
+            train(train_dir, model_dir, progress=progress)
     predictor = load_predictor(model_dir)
     print(f"model: {predictor.model_id} ({model_dir})")
 
@@ -46,11 +49,8 @@ def run_demo(*, retrain: bool = False) -> int:
         client = ApiClient(info.api_url)
 
         _section(f"Inspecting {len(truths)} held-out photos through POST /uploads")
-        print(f"{'truth/file':<34}{TABLE_HEADER[34:]}")
-        reports = []
-        for item in inspect_files(client, list(truths), concurrency=4):
-            print(table_row(item, truth=truths[Path(item["file"])]), flush=True)
-            reports.append(item)
+        reports = tracked(inspect_files(client, list(truths), concurrency=4), len(truths), "inspecting", out)
+        out.print(verdict_table(reports, truths))
 
         defective = sum(item["verdict"] == "defective" for item in reports)
         deadline = time.monotonic() + ALERT_WAIT_SECONDS

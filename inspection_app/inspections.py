@@ -1,13 +1,16 @@
-"""Inspecting many files through the API at once, and reporting on them."""
+"""Inspecting many files through the API at once, and the table of their verdicts."""
 from __future__ import annotations
 
-import json
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
+
+from rich.table import Table
+from rich.text import Text
 
 from .client import ApiClient, ApiError, Inspection
+from .terminal import table
 
 
 def inspect_files(client: ApiClient, files: list[Path], *, concurrency: int = 4,
@@ -41,28 +44,30 @@ def report(inspection: Inspection) -> dict:
     }
 
 
-TABLE_HEADER = f"{'file':<34} {'verdict':<13} {'label':<12} {'confidence':>10} {'latency':>9}"
+VERDICT_STYLES = {"defective": "bold red", "defect_free": "green", "needs_review": "yellow", "rejected": "magenta",
+                  "error": "red", "failed": "bold red"}
 
 
-def table_row(item: dict, truth: str | None = None) -> str:
-    name = Path(item["file"]).name if truth is None else f"{truth}/{Path(item['file']).name}"
-    confidence = "" if item["confidence"] is None else f"{item['confidence']:.3f}"
-    latency = "" if item["latency_ms"] is None else f"{item['latency_ms']:.0f} ms"
-    verdict = item["verdict"] or "failed"
-    row = f"{name[-34:]:<34} {verdict:<13} {item['label'] or '':<12} {confidence:>10} {latency:>9}"
-    detail = item.get("error") or item.get("reason")
-    return f"{row}  {detail}" if detail else row
-
-
-def print_reports(reports: Iterator[dict], *, as_json: bool, out: Callable[[str], None] = print) -> list[dict]:
-    """Print each report as it arrives (a table row, or one JSON object per line)."""
-    collected = []
-    if not as_json:
-        out(TABLE_HEADER)
+def verdict_table(reports: list[dict], truths: dict[Path, str] | None = None) -> Table:
+    """One row per report: file, verdict, label, confidence, latency, and the reason or error if any;
+    with `truths` (file -> true class) a first column with the true class."""
+    columns = ["file", "verdict", "label", "confidence", "latency"]
+    if any(item.get("error") or item.get("reason") for item in reports):
+        columns.append("note")
+    rows = table(*(["truth"] if truths else []), *columns, numbers=("confidence", "latency"))
     for item in reports:
-        out(json.dumps(item) if as_json else table_row(item))
-        collected.append(item)
-    return collected
+        verdict = item["verdict"] or "failed"
+        cells = [
+            Path(item["file"]).name,
+            Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
+            item["label"] or "",
+            "" if item["confidence"] is None else f"{item['confidence']:.3f}",
+            "" if item["latency_ms"] is None else f"{item['latency_ms']:.0f} ms",
+        ]
+        if "note" in columns:
+            cells.append(item.get("error") or item.get("reason") or "")
+        rows.add_row(*([truths[Path(item["file"])]] if truths else []), *cells)
+    return rows
 
 
 def percentile(values: list[float], q: float) -> float:

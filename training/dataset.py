@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from training.errors import TrainingInputError
 from training.preprocess import load_image
 
 CLASSES = ("defect_free", "defective")
@@ -23,7 +24,7 @@ MAX_LISTED = 10  # files named in one error message; the rest are counted
 Sample = tuple[Path, int]  # (image path, class index)
 
 
-class DatasetError(ValueError):
+class DatasetError(TrainingInputError, ValueError):
     """The dataset folder does not follow the class-folder layout or holds unreadable files."""
 
 

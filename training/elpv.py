@@ -9,12 +9,9 @@ non-commercial condition.
 Probability 0 -> defect_free, 1 -> defective; the ambiguous 0.33 and 0.67 are left out. A
 stratified holdout the model never sees goes to `<dest>/holdout/<class>/`, the rest to
 `<dest>/train/<class>/`. File names are kept (cell0001.png...), so a file stem can serve as a
-product id.
-
-    python -m training.elpv DEST_DIR [--holdout-per-class N]
+product id. `inspection-app prepare-elpv DEST_DIR` runs it; `inspection-app demo` too, into var/demo/elpv.
 """
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -22,15 +19,15 @@ from pathlib import Path
 import elpv_dataset
 import numpy as np
 
-from training.dataset import CLASSES
+from training.dataset import CLASSES, DatasetError
+from training.options import ELPV_HOLDOUT_PER_CLASS
 
 DATA_DIR = Path(elpv_dataset.__file__).parent / "data"
 LABELS = {0.0: "defect_free", 1.0: "defective"}  # ambiguous probabilities are not listed
 MARKER = "elpv-prepared.json"
-DEMO_HOLDOUT_PER_CLASS = 20  # 40 images: enough to see both verdicts, quick to push through a pipeline
 
 
-def prepare_elpv(dest_dir, *, holdout_per_class=DEMO_HOLDOUT_PER_CLASS, seed=0, limit_per_class=None) -> tuple[Path, Path]:
+def prepare_elpv(dest_dir, *, holdout_per_class=ELPV_HOLDOUT_PER_CLASS, seed=0, limit_per_class=None) -> tuple[Path, Path]:
     """Write `<dest>/train` and `<dest>/holdout` class-folder datasets; returns both paths.
 
     Idempotent: a marker file records the settings, and a second call with the same settings
@@ -50,7 +47,7 @@ def prepare_elpv(dest_dir, *, holdout_per_class=DEMO_HOLDOUT_PER_CLASS, seed=0, 
         shutil.rmtree(train_dir, ignore_errors=True)
         shutil.rmtree(holdout_dir, ignore_errors=True)
     elif any(folder.exists() for folder in (train_dir, holdout_dir)):
-        raise FileExistsError(f"{dest} already has train/ or holdout/ not made by prepare_elpv; choose another folder.")
+        raise DatasetError(f"{dest} already has train/ or holdout/ not made by prepare_elpv; choose another folder.")
 
     dest.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"settings": settings, "complete": False}))
@@ -58,7 +55,8 @@ def prepare_elpv(dest_dir, *, holdout_per_class=DEMO_HOLDOUT_PER_CLASS, seed=0, 
     for index, (name, files) in enumerate(_files_by_class().items()):
         files = files[:limit_per_class]
         if len(files) <= holdout_per_class:
-            raise ValueError(f"{name}: {len(files)} images cannot leave {holdout_per_class} for the holdout and some to train")
+            raise DatasetError(f"{name}: {len(files)} images cannot leave {holdout_per_class} for the holdout and "
+                               "some to train; choose a smaller holdout")
         order = np.random.default_rng([seed, index]).permutation(len(files))
         holdout = {files[i] for i in order[:holdout_per_class]}
         for file in files:
@@ -80,15 +78,3 @@ def _files_by_class() -> dict[str, list[str]]:
             files[name].append(Path(path).name)
     return {name: sorted(names) for name, names in files.items()}
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dest_dir", type=Path)
-    parser.add_argument("--holdout-per-class", type=int, default=DEMO_HOLDOUT_PER_CLASS)
-    args = parser.parse_args()
-    train_dir, holdout_dir = prepare_elpv(args.dest_dir, holdout_per_class=args.holdout_per_class)
-    print(f"train: {train_dir}\nholdout: {holdout_dir}")
-
-
-if __name__ == "__main__":
-    main()

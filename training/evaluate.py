@@ -8,7 +8,6 @@ The report (Markdown + PNG plots) goes to `<model_dir>/evaluation/`.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -16,9 +15,9 @@ import numpy as np
 
 from training.dataset import load_dataset, split_dataset
 from training.metrics import DEFECTIVE as DEFECTIVE_INDEX, classification_metrics
+from training.options import DEFAULT_TARGET_RECALL
 from training.predictor import OnnxPredictor
 
-DEFAULT_TARGET_RECALL = 0.99
 GALLERY_SIZE = 16
 _BATCH = 32
 
@@ -41,24 +40,6 @@ def operating_point(scores: np.ndarray, labels: np.ndarray, target_recall: float
         # either to `defective` or to `needs_review` (two classes: confidence of defect_free = 1 - p).
         "recommended_confidence_threshold": round(min(0.99, max(0.5, 1 - threshold)), 4),
     }
-
-
-def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false-positive rate, true-positive rate) at every distinct threshold, from (0,0) to (1,1)."""
-    order = np.argsort(-scores, kind="stable")
-    positive = labels[order] == DEFECTIVE_INDEX
-    tpr = np.concatenate([[0], np.cumsum(positive) / max(1, positive.sum())])
-    fpr = np.concatenate([[0], np.cumsum(~positive) / max(1, (~positive).sum())])
-    return fpr, tpr
-
-
-def precision_recall_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-scores, kind="stable")
-    positive = labels[order] == DEFECTIVE_INDEX
-    true_positives = np.cumsum(positive)
-    recall = true_positives / max(1, positive.sum())
-    precision = true_positives / np.arange(1, len(positive) + 1)
-    return recall, precision
 
 
 def evaluate(dataset_dir, model_dir, *, target_recall: float = DEFAULT_TARGET_RECALL, split: str = "auto",
@@ -100,28 +81,3 @@ def evaluate(dataset_dir, model_dir, *, target_recall: float = DEFAULT_TARGET_RE
                     for i in np.flatnonzero(probabilities.argmax(axis=1) != labels)]
         metrics["report"] = str(write(model_dir / "evaluation", metrics, scores, labels, mistakes[:GALLERY_SIZE]))
     return metrics
-
-
-def headline(metrics: dict) -> str:
-    """The figures worth a glance, as lines of text."""
-    point = metrics["operating_point"]
-    lines = [
-        f"{metrics['images']} images ({metrics['split']} of {metrics['dataset']}): accuracy {metrics['accuracy']:.3f}, "
-        f"defective recall {metrics['defective_recall']:.3f}, precision {metrics['defective_precision']:.3f}, "
-        f"ROC AUC {metrics['roc_auc']:.3f}",
-    ]
-    if point.get("threshold") is not None:
-        lines.append(
-            f"to catch {point['target_recall']:.0%} of defects: flag p(defective) >= {point['threshold']:.4f}; "
-            f"false alarms {point['false_alarm_rate']:.1%} ({point['false_alarms']}/{point['negatives']}); "
-            f"pipeline CONFIDENCE_THRESHOLD {point['recommended_confidence_threshold']}"
-        )
-    if metrics.get("warning"):
-        lines.append(f"WARNING: {metrics['warning']}")
-    if metrics.get("report"):
-        lines.append(f"report: {metrics['report']}")
-    return "\n".join(lines)
-
-
-def as_json(metrics: dict) -> str:
-    return json.dumps(metrics, indent=2)

@@ -1,4 +1,4 @@
-"""Test-split figures for a two-class defect classifier, with numpy only."""
+"""Test-split figures and curves (ROC, precision-recall) for a two-class defect classifier, with numpy only."""
 
 import numpy as np
 
@@ -15,6 +15,24 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     positive = labels == DEFECTIVE
     n_positive, n_negative = int(positive.sum()), int((~positive).sum())
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
+def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rate, true-positive rate) at every distinct threshold, from (0,0) to (1,1)."""
+    order = np.argsort(-scores, kind="stable")
+    positive = labels[order] == DEFECTIVE
+    tpr = np.concatenate([[0], np.cumsum(positive) / max(1, positive.sum())])
+    fpr = np.concatenate([[0], np.cumsum(~positive) / max(1, (~positive).sum())])
+    return fpr, tpr
+
+
+def precision_recall_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(-scores, kind="stable")
+    positive = labels[order] == DEFECTIVE
+    true_positives = np.cumsum(positive)
+    recall = true_positives / max(1, positive.sum())
+    precision = true_positives / np.arange(1, len(positive) + 1)
+    return recall, precision
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, classes, threshold: float) -> dict:

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from training.errors import TrainingInputError
 from training.preprocess import preprocess_bytes
 
 
-class ModelDirError(FileNotFoundError):
+class ModelDirError(TrainingInputError, FileNotFoundError):
     """The folder is not a model directory (model.onnx + model.json)."""
 
 
@@ -24,8 +25,9 @@ class OnnxPredictor:
         missing = [name for name in ("model.onnx", "model.json") if not (model_dir / name).is_file()]
         if missing:
             raise ModelDirError(
-                f"{model_dir} is not a model directory: {', '.join(missing)} missing. "
-                "Train a model into it first (training.train.train)."
+                f"{model_dir} is not a model directory: {', '.join(missing)} missing. Train one with "
+                f"`inspection-app train --dataset DIR --model-dir {model_dir}` or run `make demo`, which "
+                "trains the demo model."
             )
         self.metadata = json.loads((model_dir / "model.json").read_text())
         self.model_id: str = self.metadata["model_id"]

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from chalicelib.imaging import open_rgb  # noqa: E402
 
-from training.evaluate import precision_recall_points, roc_points  # noqa: E402
+from training.metrics import precision_recall_points, roc_points  # noqa: E402
 
 
 def _save(figure, path: Path) -> str:

@@ -10,15 +10,15 @@ Measured on ELPV (2,183 images of 300x300; 1,527 train / 219 validation / 437 te
 cores with the defaults: 5 epochs of about 50 s, 4.5 minutes in all on an idle machine; test
 accuracy 0.90, defective recall 0.81 at precision 0.86, ROC AUC 0.95.
 
-    python -m training.train DATASET_DIR MODEL_DIR [--epochs N] [--input-size S]
+Run it with `inspection-app train --dataset DIR --model-dir DIR`; the options are in training/options.py.
 """
 
-import argparse
 import hashlib
 import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,51 +26,72 @@ import numpy as np
 import torch
 from torch import nn
 
+from chalicelib.settings import Settings
 from training.dataset import Sample, load_dataset, split_dataset
 from training.export import export_onnx
 from training.metrics import classification_metrics
 from training.model import ARCHITECTURE, FROZEN_BLOCKS, build_model, freeze_early_layers
+from training.options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_INPUT_SIZE,
+    DEFAULT_SEED,
+    MAX_EPOCHS,
+    MIN_EPOCHS,
+    TRAINING_IMAGES_SEEN,
+)
 from training.preprocess import MEAN, STD, load_image, normalise, resize
 from training.runtime import keep_freed_memory, usable_cpus
 
-DEFAULT_INPUT_SIZE = 192  # cracks and scratches are fine structures; 192 px still trains on 2 CPU cores
-DEFAULT_BATCH_SIZE = 32
-TRAINING_IMAGES_SEEN = 7500  # default epochs = this / training images, within the bounds below
-MIN_EPOCHS, MAX_EPOCHS = 3, 10
 LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.01
 LABEL_SMOOTHING = 0.05  # softens overconfidence on a few mislabelled photos
 PATIENCE = 3  # epochs without a better validation loss before stopping (the one-cycle
 # schedule makes the validation loss noisy until the learning rate comes down)
 EVAL_BATCH_SIZE = 64
-REVIEW_THRESHOLD = 0.75  # a verdict whose confidence is below this goes to a person
+# A verdict whose confidence is below this goes to a person: the pipeline's default CONFIDENCE_THRESHOLD,
+# written into model.json (the embedded stack serves a model with its own threshold).
+REVIEW_THRESHOLD = Settings.confidence_threshold
 
 
-def train(dataset_dir, model_dir, *, epochs=None, input_size=None, batch_size=None, seed=0, progress=None) -> dict:
+@dataclass(frozen=True)
+class TrainingProgress:
+    """What `train()` reports as it goes: `message` is a line for a log ('' while an epoch is under way),
+    `epochs_done` how far it has come (fractional: batches count) of at most `epochs` (0 until known)."""
+
+    message: str
+    epochs_done: float = 0.0
+    epochs: int = 0
+
+
+def print_messages(event: TrainingProgress) -> None:
+    if event.message:
+        print(event.message, flush=True)
+
+
+def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE, batch_size=DEFAULT_BATCH_SIZE,
+          seed=DEFAULT_SEED, progress=print_messages) -> dict:
     """Train on `dataset_dir`, evaluate on its test split, write model.onnx, model.pt and
     model.json into `model_dir`; returns the metadata written to model.json.
 
-    Defaults (None) come from the constants above; a GPU is used when torch sees one.
-    `progress` receives one line of text per step (default: print). Raises DatasetError when
-    the folder is not a usable dataset."""
+    `epochs` None: chosen from the dataset size. A GPU is used when torch sees one. `progress` receives a
+    TrainingProgress after every batch and with every message. Raises DatasetError when the folder is not a
+    usable dataset."""
     started = time.monotonic()
-    progress = progress or print
-    input_size = input_size or DEFAULT_INPUT_SIZE
-    batch_size = batch_size or DEFAULT_BATCH_SIZE
     _seed_everything(seed)
     torch.set_num_threads(usable_cpus())
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     dataset = load_dataset(dataset_dir)
     splits = split_dataset(dataset, seed=seed)
-    progress(
+    epochs = epochs or _default_epochs(len(splits.train))
+    progress(TrainingProgress(
         f"dataset {dataset.root}: {dataset.counts}; "
-        f"{len(splits.train)} train / {len(splits.validation)} validation / {len(splits.test)} test"
-    )
+        f"{len(splits.train)} train / {len(splits.validation)} validation / {len(splits.test)} test",
+        epochs=epochs,
+    ))
     train_data, validation_data, test_data = (
         _decode(samples, input_size) for samples in (splits.train, splits.validation, splits.test)
     )
-    epochs = epochs or _default_epochs(len(splits.train))
 
     model = build_model(input_size).to(device, memory_format=torch.channels_last)
     freeze_early_layers(model)
@@ -81,10 +102,11 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=None, batch_size=No
         )
     test_probabilities = torch.softmax(_logits(model, test_data[0], device), dim=1).numpy()
     metrics = classification_metrics(test_probabilities, test_data[1], dataset.classes, REVIEW_THRESHOLD)
-    progress(
+    progress(TrainingProgress(
         f"test: accuracy {metrics['accuracy']:.3f}, defective recall {metrics['defective_recall']:.3f}, "
-        f"precision {metrics['defective_precision']:.3f}, ROC AUC {metrics['roc_auc']:.3f}"
-    )
+        f"precision {metrics['defective_precision']:.3f}, ROC AUC {metrics['roc_auc']:.3f}",
+        epochs_done=len(history), epochs=epochs,
+    ))
     metadata = {
         "architecture": ARCHITECTURE,
         "classes": list(dataset.classes),
@@ -112,7 +134,10 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=None, batch_size=No
         "metrics": metrics,
     }
     metadata = _write_model_dir(Path(model_dir), model, metadata, check_inputs=normalise(test_data[0][:8]))
-    progress(f"model {metadata['model_id']} written to {model_dir} after {time.monotonic() - started:.0f} s")
+    progress(TrainingProgress(
+        f"model {metadata['model_id']} written to {model_dir} after {time.monotonic() - started:.0f} s",
+        epochs_done=len(history), epochs=epochs,
+    ))
     return metadata
 
 
@@ -174,7 +199,8 @@ def _fit(model, train_data, validation_data, *, epochs, batch_size, seed, device
         started = time.monotonic()
         model.train()
         losses = []
-        for batch in _batches(len(labels), batch_size, generator):
+        batches = _batches(len(labels), batch_size, generator)
+        for done, batch in enumerate(batches, start=1):
             inputs = _augment(pixels[batch], generator).to(device, memory_format=torch.channels_last)
             loss = criterion(model(inputs), labels[batch].to(device))
             optimizer.zero_grad()
@@ -182,6 +208,7 @@ def _fit(model, train_data, validation_data, *, epochs, batch_size, seed, device
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
+            progress(TrainingProgress("", epochs_done=epoch - 1 + done / len(batches), epochs=epochs))
         logits = _logits(model, validation_data[0], device)
         validation_loss = criterion(logits.to(device), validation_labels.to(device)).item()
         entry = {
@@ -192,16 +219,18 @@ def _fit(model, train_data, validation_data, *, epochs, batch_size, seed, device
             "seconds": round(time.monotonic() - started, 1),
         }
         history.append(entry)
-        progress(
+        progress(TrainingProgress(
             f"epoch {epoch}/{epochs}: train loss {entry['train_loss']:.3f}, validation loss "
             f"{entry['validation_loss']:.3f}, validation accuracy {entry['validation_accuracy']:.3f}, "
-            f"{entry['seconds']:.0f} s"
-        )
+            f"{entry['seconds']:.0f} s",
+            epochs_done=epoch, epochs=epochs,
+        ))
         if validation_loss < best_loss:
             best_loss, best_epoch = validation_loss, epoch
             best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
         elif epoch - best_epoch >= PATIENCE:
-            progress(f"stopping early: no better validation loss since epoch {best_epoch}")
+            progress(TrainingProgress(f"stopping early: no better validation loss since epoch {best_epoch}",
+                                      epochs_done=epoch, epochs=epochs))
             break
     model.load_state_dict(best_state)
     return history, best_epoch
@@ -237,21 +266,3 @@ def _logits(model: nn.Module, pixels: np.ndarray, device: torch.device) -> torch
         outputs.append(model(inputs.to(device, memory_format=torch.channels_last)).cpu())
     return torch.cat(outputs)
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset_dir", type=Path)
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--input-size", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    train(
-        args.dataset_dir, args.model_dir,
-        epochs=args.epochs, input_size=args.input_size, batch_size=args.batch_size, seed=args.seed,
-    )
-
-
-if __name__ == "__main__":
-    main()

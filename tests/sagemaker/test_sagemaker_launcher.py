@@ -74,18 +74,20 @@ def _endpoint_tags(aws, name: str) -> dict:
 
 def test_given_a_dataset_when_a_pytorch_job_starts_then_it_runs_our_training_code_in_script_mode(aws, dataset):
     # WHEN a script-mode job is started on the dataset
-    result = launcher.train_job(dataset, BUCKET, ROLE, session=aws, epochs=4, wait=False)
+    result = launcher.train_job(dataset, BUCKET, ROLE, session=aws, options={"epochs": 4, "input_size": 160},
+                                wait=False)
     # THEN the dataset's images were uploaded with their class folders
     job = aws.client("sagemaker").describe_training_job(TrainingJobName=result.job_name)
     images_prefix = result.dataset_uri.removeprefix(f"s3://{BUCKET}/")
     assert images_prefix.startswith(f"{DEFAULT_PREFIX}/datasets/boards-")
     assert _keys(aws, images_prefix) == sorted(
         f"{images_prefix}{name}/{name}-{i:03d}.png" for name in ("defect_free", "defective") for i in range(5))
-    # and the job trains with the PyTorch image on the train channel, with our hyperparameters
+    # and the job trains with the PyTorch image on the train channel, with the training options as hyperparameters
+    # (the entry script reads them as --epochs 4 --input-size 160)
     assert job["AlgorithmSpecification"]["TrainingImage"] == PYTORCH_TRAINING_IMAGE
     assert job["RoleArn"] == ROLE
     assert job["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge" and job["ResourceConfig"]["InstanceCount"] == 1
-    assert job["HyperParameters"] == {"epochs": "4"}
+    assert job["HyperParameters"] == {"epochs": "4", "input-size": "160"}
     channels = _channels(job)
     assert channels["train"]["DataSource"]["S3DataSource"]["S3Uri"] == result.dataset_uri
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/{DEFAULT_PREFIX}/models"
@@ -271,6 +273,13 @@ def test_given_no_region_anywhere_then_the_launcher_asks_for_one(monkeypatch, tm
         launcher.aws_session()
 
 
+def test_given_options_only_our_training_code_takes_then_a_builtin_job_is_refused_before_any_upload(aws, dataset):
+    with pytest.raises(launcher.LauncherError, match="^--batch-size, --input-size: the built-in algorithm takes only"):
+        launcher.train_job(dataset, BUCKET, ROLE, algorithm="builtin", session=aws,
+                           options={"epochs": 3, "input_size": 160, "batch_size": 8}, wait=False)
+    assert not aws.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents")
+
+
 # --- the commands ----------------------------------------------------------------------------
 
 
@@ -296,6 +305,14 @@ def test_given_a_bad_dataset_then_the_train_command_exits_2_with_the_reason(aws,
     assert cli_main(["sagemaker", "train", "--dataset", str(tmp_path / "missing"), "--bucket", BUCKET,
                      "--role", ROLE, "--no-wait"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_given_training_options_then_the_train_command_passes_them_to_the_job(aws, dataset, capsys):
+    assert cli_main(["sagemaker", "train", "--dataset", str(dataset), "--bucket", BUCKET, "--role", ROLE,
+                     "--epochs", "2", "--batch-size", "16", "--region", REGION, "--no-wait"]) == 0
+    job_name = capsys.readouterr().out.split()[2]
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    assert job["HyperParameters"] == {"epochs": "2", "batch-size": "16"}
 
 
 @pytest.mark.parametrize("command", [

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import chalicelib.imaging
+import chalicelib.settings
 import training
 from training.sagemaker import sagemaker_train
 from training.sagemaker.package import TRAINING_DISTRIBUTIONS, training_requirements, write_training_source
@@ -19,8 +20,10 @@ def test_given_the_staged_source_then_it_holds_the_entry_script_this_training_pa
     assert (source / "sagemaker_train.py").read_bytes() == Path(sagemaker_train.__file__).read_bytes()
     comparison = filecmp.dircmp(Path(training.__file__).parent, source / "training", ignore=["__pycache__"])
     assert not comparison.left_only and not comparison.diff_files
-    # training.preprocess decodes images with chalicelib.imaging, shared with the classify Lambda
-    assert (source / "chalicelib" / "imaging.py").read_bytes() == Path(chalicelib.imaging.__file__).read_bytes()
+    # training.preprocess decodes images with chalicelib.imaging, shared with the classify Lambda, and
+    # training.train writes chalicelib.settings' default review threshold into model.json
+    for module in (chalicelib.imaging, chalicelib.settings):
+        assert (source / "chalicelib" / Path(module.__file__).name).read_bytes() == Path(module.__file__).read_bytes()
     assert not list(source.rglob("__pycache__"))
     requirements = (source / "requirements.txt").read_text().split()
     assert requirements == training_requirements()
@@ -87,6 +90,20 @@ def test_given_the_training_job_then_the_container_or_the_requirements_provide_e
     assert imported <= provided, f"add {sorted(imported - provided)} to TRAINING_DISTRIBUTIONS in training/sagemaker/package.py"
 
 
+def test_given_the_staged_source_then_every_project_module_its_code_imports_is_there(tmp_path):
+    # A module of training or chalicelib that the copy lacks would fail the job at its first import.
+    source = write_training_source(tmp_path / "source")
+    for path in source.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                       else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for module in modules:
+                if module.split(".")[0] in ("training", "chalicelib"):
+                    location = source.joinpath(*module.split("."))
+                    assert location.with_suffix(".py").is_file() or (location / "__init__.py").is_file(), \
+                        f"{path.relative_to(source)} imports {module}, which the source directory lacks"
+
+
 def test_given_sagemaker_channels_when_the_entry_script_runs_then_it_trains_and_adds_the_serving_code(tmp_path, monkeypatch):
     # GIVEN the environment SageMaker sets, and hyperparameters passed as options
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path / "data" / "train"))
@@ -100,11 +117,10 @@ def test_given_sagemaker_channels_when_the_entry_script_runs_then_it_trains_and_
     monkeypatch.setattr(sagemaker_train, "train", fake_train)
     # WHEN the entry script runs
     sagemaker_train.main(["--epochs", "4", "--input-size", "160"])
-    # THEN the same training code ran on the train channel into the model directory ...
+    # THEN the same training code ran on the train channel into the model directory, with the options given ...
     [(dataset_dir, model_dir, options)] = calls
     assert (dataset_dir, model_dir) == (str(tmp_path / "data" / "train"), tmp_path / "model")
-    assert {key: options[key] for key in ("epochs", "input_size", "batch_size", "seed")} == {
-        "epochs": 4, "input_size": 160, "batch_size": None, "seed": 0}
+    assert options == {"epochs": 4, "input_size": 160}
     # ... and model.tar.gz will carry the serving code, so it deploys as it is
     assert (tmp_path / "model" / "code" / "inference.py").is_file()
     assert (tmp_path / "model" / "code" / "training" / "preprocess.py").is_file()
@@ -119,4 +135,4 @@ def test_given_no_hyperparameters_then_the_entry_script_keeps_the_training_defau
     sagemaker_train.main([])
     [(dataset_dir, options)] = calls
     assert dataset_dir == "/opt/ml/input/data/train"
-    assert options["epochs"] is None and options["input_size"] is None
+    assert options == {}  # train()'s own defaults

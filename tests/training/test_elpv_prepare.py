@@ -3,6 +3,7 @@ import json
 import pytest
 
 from training.dataset import CLASSES, load_dataset
+from training.dataset import DatasetError
 from training.elpv import DATA_DIR, MARKER, prepare_elpv
 
 
@@ -70,5 +71,5 @@ def test_given_interrupted_run_when_prepared_again_then_it_starts_over(tmp_path)
 
 def test_given_folder_with_foreign_train_dir_when_prepared_then_refuses(tmp_path):
     (tmp_path / "train").mkdir()
-    with pytest.raises(FileExistsError, match="not made by prepare_elpv"):
+    with pytest.raises(DatasetError, match="not made by prepare_elpv"):
         prepare_elpv(tmp_path, holdout_per_class=2, limit_per_class=5)

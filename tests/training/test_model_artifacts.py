@@ -66,7 +66,16 @@ def test_given_tiny_training_then_metadata_follows_the_contract(trained):
 
 
 def test_given_tiny_training_then_progress_reports_each_epoch(trained):
-    assert any(line.startswith("epoch 1/1: train loss") and "validation accuracy" in line for line in trained["progress"])
+    messages = [event.message for event in trained["progress"] if event.message]
+    assert any(line.startswith("epoch 1/1: train loss") and "validation accuracy" in line for line in messages)
+
+
+def test_given_tiny_training_then_progress_counts_the_batches_up_to_the_epochs(trained):
+    # 16 images: 10 train in batches of 32 -> one batch per epoch
+    steps = [event for event in trained["progress"] if not event.message]
+    assert steps and all(event.epochs == 1 for event in steps)
+    done = [event.epochs_done for event in trained["progress"]]
+    assert done == sorted(done) and done[-1] == 1
 
 
 def test_given_onnx_file_then_it_takes_image_batches_and_returns_probabilities(trained):
@@ -131,7 +140,7 @@ def test_given_same_seed_when_trained_again_then_predictions_are_the_same(traine
     # GIVEN the same data and seed as the module's run (same generator seed, same file names)
     dataset_dir = write_dataset(tmp_path / "dataset", per_class=8)
     # WHEN trained again
-    train(dataset_dir, tmp_path / "model", epochs=1, input_size=INPUT_SIZE, seed=0, progress=lambda line: None)
+    train(dataset_dir, tmp_path / "model", epochs=1, input_size=INPUT_SIZE, seed=0, progress=lambda event: None)
     # THEN the model behaves identically
     again = OnnxPredictor(tmp_path / "model").predict_batch(sample_images)
     np.testing.assert_allclose(again, OnnxPredictor(trained["dir"]).predict_batch(sample_images), atol=1e-5)

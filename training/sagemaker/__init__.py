@@ -8,7 +8,9 @@ Modules:
 - `manifests` — the `.lst` manifests of the built-in image-classification algorithm.
 - `sagemaker_train` — the entry script of a script-mode training job (calls `training.train.train`).
 - `launcher` — `train_job` and `deploy_endpoint` with `ModelTrainer` and `ModelBuilder`.
-- `cli` — `inspection-app sagemaker train | deploy | package`.
+- `defaults` — the launcher's defaults, light enough for `inspection-app sagemaker --help`.
+
+The commands (`inspection-app sagemaker train | deploy | package`) are in inspection_app/cli/sagemaker_commands.py.
 
 Only `launcher` needs the SageMaker SDK (`pip install -e '.[sagemaker]'`), and it imports it
 inside its functions, so the rest works with the default install.

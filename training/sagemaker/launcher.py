@@ -29,6 +29,8 @@ import boto3
 
 from chalicelib.settings import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from training.dataset import Dataset, load_dataset, split_dataset
+from training.errors import TrainingInputError
+from training.options import option_flag
 from training.sagemaker.defaults import (
     ALGORITHMS,
     BUILTIN_EPOCHS,
@@ -65,7 +67,7 @@ MODEL_DATA_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])
 TRAINING_JOB_OUTPUT = re.compile(r"/(?P<job>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/output/model\.tar\.gz$")
 
 
-class LauncherError(ValueError):
+class LauncherError(TrainingInputError, ValueError):
     """A launcher argument is wrong; the message says how to fix it."""
 
 
@@ -144,11 +146,20 @@ def builtin_hyperparameters(num_training_samples: int, *, epochs: int | None = N
 
 
 def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch", instance_type: str | None = None,
-              session: boto3.Session | None = None, epochs: int | None = None, prefix: str = DEFAULT_PREFIX,
+              session: boto3.Session | None = None, options: dict | None = None, prefix: str = DEFAULT_PREFIX,
               wait: bool = True) -> TrainingJobResult:
-    """Upload the dataset and start (and by default wait for) a training job."""
+    """Upload the dataset and start (and by default wait for) a training job.
+
+    `options`: train()'s keyword arguments (training/options.py), passed to the script-mode job as its
+    hyperparameters; the built-in algorithm takes only `epochs`."""
+    options = options or {}
     if algorithm not in ALGORITHMS:
         raise LauncherError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+    unsupported = sorted(options.keys() - {"epochs"}) if algorithm == "builtin" else []
+    if unsupported:
+        flags = ", ".join(f"--{option_flag(name)}" for name in unsupported)
+        raise LauncherError(f"{flags}: the built-in algorithm takes only --epochs; the other training options "
+                            "are for --algorithm pytorch")
     boto_session = aws_session(session)
     from sagemaker.core import image_uris  # noqa: PLC0415 - optional extra
     from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig  # noqa: PLC0415
@@ -181,7 +192,8 @@ def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch"
                     entry_script=TRAINING_ENTRY_SCRIPT,
                     requirements=REQUIREMENTS,
                 ),
-                hyperparameters={"epochs": epochs} if epochs else {},
+                # The entry script reads them as options: --input-size 160 ...
+                hyperparameters={option_flag(name): value for name, value in options.items()},
                 **common,
             )
             channels = [InputData(channel_name="train", data_source=images_uri)]
@@ -193,7 +205,7 @@ def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch"
                 s3.upload_file(str(manifest), bucket, f"{manifests_prefix}/{name}/{name}.lst")
             trainer = ModelTrainer(
                 training_image=image_uris.retrieve(BUILTIN_IMAGE, region=region),
-                hyperparameters=builtin_hyperparameters(len(splits.train), epochs=epochs),
+                hyperparameters=builtin_hyperparameters(len(splits.train), epochs=options.get("epochs")),
                 **common,
             )
             # Both image channels hold the whole dataset; the manifests say which image is in which split.

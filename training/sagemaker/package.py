@@ -21,8 +21,10 @@ import tempfile
 from pathlib import Path
 
 import chalicelib.imaging
+import chalicelib.settings
 import training
 import training.preprocess
+from training.errors import TrainingInputError
 
 CODE_DIR = "code"
 INFERENCE_SCRIPT = "inference.py"
@@ -52,11 +54,11 @@ training.sagemaker.package: only what the SageMaker inference handler imports.""
 '''
 
 VENDORED_CHALICELIB_INIT = '''"""Copied from the quality-inspection repository's chalicelib/ package by
-training.sagemaker.package: only the image decoding that training.preprocess imports."""
+training.sagemaker.package: only the modules the copied training code imports."""
 '''
 
 
-class ModelArchiveError(FileNotFoundError):
+class ModelArchiveError(TrainingInputError, FileNotFoundError):
     """The folder is not a model directory that can be packaged for SageMaker."""
 
 
@@ -69,16 +71,18 @@ def write_serving_code(code_dir) -> Path:
     (code_dir / "training").mkdir()
     (code_dir / "training" / "__init__.py").write_text(VENDORED_TRAINING_INIT)
     shutil.copyfile(training.preprocess.__file__, code_dir / "training" / "preprocess.py")
-    _copy_shared_imaging(code_dir)
+    _copy_chalicelib(code_dir, [chalicelib.imaging])
     _copy_vendored_package(code_dir / VENDORED_PACKAGE)
     return code_dir
 
 
-def _copy_shared_imaging(root: Path) -> None:
-    """`root/chalicelib/imaging.py`: the decoding training.preprocess shares with the classify Lambda."""
+def _copy_chalicelib(root: Path, modules) -> None:
+    """`root/chalicelib/` with `modules` of chalicelib: what training shares with the Lambda functions (the image
+    decoding training.preprocess uses; the default review threshold training.train writes into model.json)."""
     (root / "chalicelib").mkdir()
     (root / "chalicelib" / "__init__.py").write_text(VENDORED_CHALICELIB_INIT)
-    shutil.copyfile(chalicelib.imaging.__file__, root / "chalicelib" / "imaging.py")
+    for module in modules:
+        shutil.copyfile(module.__file__, root / "chalicelib" / Path(module.__file__).name)
 
 
 def _copy_vendored_package(destination: Path) -> None:
@@ -150,10 +154,11 @@ def _tar_info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarIn
 
 def write_training_source(source_dir) -> Path:
     """Write the source directory of a script-mode training job into `source_dir` (created, must
-    not exist yet): the entry script, this `training` package, chalicelib/imaging.py and requirements.txt."""
+    not exist yet): the entry script, this `training` package, chalicelib/imaging.py and settings.py, and
+    requirements.txt."""
     source_dir = Path(source_dir)
     shutil.copytree(Path(training.__file__).parent, source_dir / "training", ignore=_IGNORED)
-    _copy_shared_imaging(source_dir)
+    _copy_chalicelib(source_dir, [chalicelib.imaging, chalicelib.settings])
     shutil.copyfile(_HERE / TRAINING_ENTRY_SCRIPT, source_dir / TRAINING_ENTRY_SCRIPT)
     (source_dir / REQUIREMENTS).write_text("\n".join(training_requirements()) + "\n")
     return source_dir

@@ -1,15 +1,18 @@
 """`inspection-app sagemaker train | deploy | package`.
 
-Only argparse at import time: torch and the SageMaker SDK load inside the commands, so
-`inspection-app --help` stays fast and works without the optional `sagemaker` extra.
+torch and the SageMaker SDK load inside the commands, so `inspection-app --help` stays fast and works
+without the optional `sagemaker` extra.
 """
+from __future__ import annotations
 
 import argparse
 import importlib.util
-import sys
 from pathlib import Path
 
+from training.options import add_training_options, given_training_options
 from training.sagemaker import defaults
+
+from ..errors import InputError
 
 INSTALL_HINT = "pip install -e '.[sagemaker]'"
 
@@ -23,35 +26,24 @@ def _sdk_available() -> bool:
         return False
 
 
-def _require_sdk() -> bool:
-    if _sdk_available():
-        return True
-    print(f"error: this command needs the SageMaker Python SDK 3.x, an optional extra: {INSTALL_HINT}", file=sys.stderr)
-    return False
+def _require_sdk() -> None:
+    if not _sdk_available():
+        raise InputError(f"this command needs the SageMaker Python SDK 3.x, an optional extra: {INSTALL_HINT}")
 
 
 def _session(args):
-    """The boto3 session of --profile / --region; the launcher checks it has a region."""
-    import boto3  # noqa: PLC0415
+    """The boto3 session of --profile / --region, with the region every command finds the same way."""
+    from ..aws_session import aws_session  # noqa: PLC0415 - boto3 only for the commands that call AWS
 
-    return boto3.Session(profile_name=args.profile, region_name=args.region)
+    return aws_session(args.profile, args.region)
 
 
 def cmd_train(args) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+    from training.sagemaker.launcher import train_job  # noqa: PLC0415
 
-    from training.dataset import DatasetError  # noqa: PLC0415
-    from training.sagemaker.launcher import LauncherError, train_job  # noqa: PLC0415
-
-    if not _require_sdk():
-        return 2
-    try:
-        result = train_job(args.dataset, args.bucket, args.role, algorithm=args.algorithm,
-                           instance_type=args.instance_type, session=_session(args), epochs=args.epochs,
-                           wait=not args.no_wait)
-    except (DatasetError, LauncherError, BotoCoreError, ClientError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    _require_sdk()
+    result = train_job(args.dataset, args.bucket, args.role, algorithm=args.algorithm, instance_type=args.instance_type,
+                       session=_session(args), options=given_training_options(args), wait=not args.no_wait)
     print(f"Training job {result.job_name} ({result.algorithm}): {result.status}")
     print(f"  dataset     {result.dataset_uri}")
     print(f"  model data  {result.model_data}")
@@ -62,20 +54,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+    from training.sagemaker.launcher import deploy_endpoint  # noqa: PLC0415
 
-    from training.sagemaker.launcher import LauncherError, deploy_endpoint  # noqa: PLC0415
-
-    if not _require_sdk():
-        return 2
-    try:
-        result = deploy_endpoint(args.model_data, args.endpoint_name, serverless=args.serverless,
-                                 instance_type=args.instance_type, memory_size_in_mb=args.memory_size,
-                                 max_concurrency=args.max_concurrency, role=args.role, session=_session(args),
-                                 algorithm=args.algorithm, wait=not args.no_wait, input_size=args.input_size)
-    except (LauncherError, BotoCoreError, ClientError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    _require_sdk()
+    result = deploy_endpoint(args.model_data, args.endpoint_name, serverless=args.serverless,
+                             instance_type=args.instance_type, memory_size_in_mb=args.memory_size,
+                             max_concurrency=args.max_concurrency, role=args.role, session=_session(args),
+                             algorithm=args.algorithm, wait=not args.no_wait, input_size=args.input_size)
     placement = (f"serverless, {args.memory_size} MB, up to {args.max_concurrency} concurrent requests"
                  if result.serverless else f"real-time, 1 x {args.instance_type}")
     state = "is being created" if args.no_wait else "is in service"
@@ -88,13 +73,9 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_package(args) -> int:
-    from training.sagemaker.package import ModelArchiveError, build_model_archive  # noqa: PLC0415
+    from training.sagemaker.package import build_model_archive  # noqa: PLC0415
 
-    try:
-        archive = build_model_archive(args.model_dir, args.out)
-    except ModelArchiveError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    archive = build_model_archive(args.model_dir, args.out)
     print(f"{archive} ({archive.stat().st_size / 1e6:.1f} MB): upload it to S3 and run "
           "`inspection-app sagemaker deploy --model-data s3://BUCKET/KEY/model.tar.gz --endpoint-name NAME`")
     return 0
@@ -120,11 +101,12 @@ def add_sagemaker_commands(subparsers) -> None:
     train.add_argument("--bucket", required=True, help="S3 bucket for the dataset, the code and the model")
     train.add_argument("--role", required=True, help="ARN of the SageMaker execution role")
     train.add_argument("--algorithm", choices=defaults.ALGORITHMS, default="pytorch",
-                       help="pytorch: our training code in script mode (default); builtin: the built-in "
-                            "image-classification algorithm, as in the reference notebook")
-    train.add_argument("--instance-type", help="default: ml.m5.xlarge (pytorch), ml.g4dn.xlarge (builtin)")
-    train.add_argument("--epochs", type=int, help="maximum epochs (default: pytorch chooses from the dataset "
-                                                  f"size, builtin {defaults.BUILTIN_EPOCHS})")
+                       help="pytorch: our training code in script mode, taking the training options below "
+                            "(default); builtin: the built-in image-classification algorithm, as in the reference "
+                            f"notebook: only --epochs applies (default {defaults.BUILTIN_EPOCHS})")
+    train.add_argument("--instance-type", help="default: " + ", ".join(
+        f"{instance} ({algorithm})" for algorithm, instance in defaults.DEFAULT_TRAINING_INSTANCE.items()))
+    add_training_options(train)
     _aws_options(train)
     train.set_defaults(func=cmd_train)
 
