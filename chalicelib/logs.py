@@ -21,7 +21,8 @@ from aws_lambda_powertools import Logger
 
 SERVICE = "quality-inspection"
 
-logger = Logger(service=SERVICE, utc=True, use_rfc3339=True)
+# serialize_stacktrace=False: a failure's traceback once per line (`exception`), not twice (and a structured copy).
+logger = Logger(service=SERVICE, utc=True, use_rfc3339=True, serialize_stacktrace=False)
 # Its own stream only, never a second copy through a handler on the root logger (Powertools filters only the
 # root handlers that exist when it starts).
 logging.getLogger(SERVICE).propagate = False
