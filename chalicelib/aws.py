@@ -6,6 +6,7 @@ which is how the embedded stack points the same code at local services.
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -17,6 +18,17 @@ ATTEMPTS = 2
 CONNECT_TIMEOUT = 3
 READ_TIMEOUTS = {"s3": 10, "dynamodb": 5, "stepfunctions": 5, "sqs": 5, "sagemaker-runtime": 20}
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": ATTEMPTS}, connect_timeout=CONNECT_TIMEOUT)
+
+
+# Pre-signed POST URLs that name the bucket's region (https://<bucket>.s3.<region>.amazonaws.com/). botocore
+# otherwise presigns for the global host, which answers new buckets outside us-east-1 with a 307 redirect that
+# browsers refuse (CORS), and which opt-in regions do not serve. Only for AWS's own endpoints: a local endpoint
+# (the embedded stack's `http://localhost:PORT`) keeps path-style URLs, as `<bucket>.localhost` would not resolve.
+_REGIONAL_UPLOAD_URLS = Config(s3={"addressing_style": "virtual"})
+
+
+def _is_aws_host(endpoint_url: str) -> bool:
+    return (urlsplit(endpoint_url).hostname or "").endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 def worst_call_seconds(service: str) -> int:
@@ -38,7 +50,10 @@ class AwsClients:
             if name not in self._clients:
                 session = self._session or boto3.session.Session()
                 config = config.merge(Config(read_timeout=READ_TIMEOUTS[name]))
-                self._clients[name] = session.client(name, config=config)
+                client = session.client(name, config=config)
+                if name == "s3" and _is_aws_host(client.meta.endpoint_url):
+                    client = session.client(name, config=config.merge(_REGIONAL_UPLOAD_URLS))
+                self._clients[name] = client
             return self._clients[name]
 
     @property

@@ -79,3 +79,32 @@ def test_given_many_threads_when_they_ask_at_once_then_one_client_is_made(boto_s
         thread.join()
     assert len(seen) == 8
     assert len({id(client) for client in seen}) == 1
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "ap-east-1", "us-east-1"])
+def test_given_a_stage_in_a_region_when_an_upload_is_presigned_then_the_url_is_the_buckets_regional_host(
+        monkeypatch, region):
+    # GIVEN the cloud: no endpoint override, credentials from the function's role
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+    # WHEN POST /uploads presigns an upload
+    post = AwsClients().s3.generate_presigned_post("plant-uploads", "uploads/p-1/a.jpg")
+    # THEN browsers post straight to the bucket's region: no 307 from the global host, no CORS failure
+    expected = ("https://plant-uploads.s3.amazonaws.com/" if region == "us-east-1"
+                else f"https://plant-uploads.s3.{region}.amazonaws.com/")
+    assert post["url"] == expected
+
+
+@pytest.mark.parametrize("endpoint", ["http://localhost:5999", "http://127.0.0.1:5999"])
+def test_given_a_local_s3_endpoint_when_an_upload_is_presigned_then_the_url_stays_path_style_on_it(
+        monkeypatch, endpoint):
+    # GIVEN the embedded stack's S3 on a local port
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    # WHEN an upload is presigned
+    post = AwsClients().s3.generate_presigned_post("quality-inspection-local-uploads", "uploads/p-1/a.jpg")
+    # THEN it names the local endpoint and the bucket in the path (a <bucket>.localhost host would not resolve)
+    assert post["url"] == f"{endpoint}/quality-inspection-local-uploads"
