@@ -50,15 +50,16 @@ def tracked(items: Iterable[Item], total: int, description: str, console: Consol
 @contextmanager
 def training_progress(console: Console) -> Iterator[Callable]:
     """A `progress` callback for `training.train.train`: its messages printed, its epochs as a bar."""
-    progress = _progress(console, TextColumn("epoch {task.completed:.1f}/{task.total:.0f}"))
+    progress = _progress(console, TextColumn("epoch {task.completed:.1f}/{task.fields[epochs]}"))
     with progress:
-        task = progress.add_task("training", total=None)
+        task = progress.add_task("training", total=None, epochs="?")  # the number of epochs follows the dataset
 
         def show(event) -> None:
             if event.message:
-                progress.console.print(event.message, soft_wrap=True)  # above the bar
+                # above the bar, as written: a path with [brackets] is no markup
+                progress.console.print(event.message, markup=False, highlight=False, soft_wrap=True)
             if event.epochs:
-                progress.update(task, total=event.epochs, completed=event.epochs_done)
+                progress.update(task, total=event.epochs, completed=event.epochs_done, epochs=event.epochs)
 
         yield show
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import PROJECT_DIR
 
 ELPV_IMAGES = Path(__import__("elpv_dataset").__file__).parent / "data" / "images"
@@ -17,7 +16,8 @@ REQUIRED_FIELDS = {"file", "product_id", "verdict", "label", "confidence", "late
 
 
 def run_cli(*args: str, home: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # No AWS settings of this machine, and no forced colour: output as a pipe or a log gets it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "FORCE_COLOR"}
     env["INSPECTION_APP_HOME"] = str(home)
     return subprocess.run([sys.executable, "-m", "inspection_app", *args], cwd=PROJECT_DIR, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -49,6 +49,19 @@ def test_inspect_json_prints_one_object_per_image_and_results_answers(stack, tmp
     answer = json.loads(looked_up.stdout)
     key = next(line for line in lines if line["product_id"] == "cell0005")["key"]
     assert key in [item["key"] for item in answer["history"]]
+
+
+def test_inspect_prints_a_plain_table_of_the_verdicts_when_captured(stack, tmp_path):
+    photos = copy_photos(tmp_path / "photos", ["cell0003.png", "cell0007.png"])
+
+    inspected = run_cli("inspect", str(photos), "--api", stack.api_url, home=tmp_path)
+
+    assert inspected.returncode == 0, inspected.stderr
+    assert "\x1b" not in inspected.stdout + inspected.stderr  # no colour, no progress bar
+    header, rule, *rows = inspected.stdout.splitlines()
+    assert header.split() == ["file", "verdict", "label", "confidence", "latency"] and set(rule) == {"─"}
+    assert sorted(row.split()[0] for row in rows) == ["cell0003.png", "cell0007.png"]
+    assert all(row.split()[1] in {"defective", "defect_free", "needs_review"} for row in rows)
 
 
 def test_results_of_unknown_product_fails_with_the_apis_message(stack, tmp_path):
