@@ -1,4 +1,5 @@
-from training.train import MAX_EPOCHS, MIN_EPOCHS, _default_epochs
+from training.options import MAX_EPOCHS, MIN_EPOCHS
+from training.train import _default_epochs
 
 
 def test_given_growing_datasets_when_default_epochs_chosen_then_fewer_epochs_within_bounds():
