@@ -64,6 +64,8 @@ class TrainingProgress:
 
 
 def print_messages(event: TrainingProgress) -> None:
+    """The default `progress`: each message printed and flushed, so a SageMaker job's log shows each epoch
+    as it ends."""
     if event.message:
         print(event.message, flush=True)
 
