@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 
 from chalice.local import ChaliceRequestHandler, LocalGatewayException, create_local_server
 
 from chalicelib.api_errors import default_code, error_body
+
+from .background import BackgroundServer
 
 
 def gateway_error(error: LocalGatewayException, method: str, path: str) -> tuple[int, bytes]:
@@ -39,26 +40,12 @@ class _QuietRequestHandler(_RequestHandler):
         pass
 
 
-class LocalApi:
+class LocalApi(BackgroundServer):
     def __init__(self, chalice_app, config, host: str = "127.0.0.1", port: int = 8000, *, quiet: bool = False):
-        self._server = create_local_server(chalice_app, config, host, port)
+        local = create_local_server(chalice_app, config, host, port)
         # Errors of the local gateway in the app's shape; with `quiet`, no access log line per request (e.g.
         # while a demo prints its own table).
-        self._server.server.RequestHandlerClass = functools.partial(
-            _QuietRequestHandler if quiet else _RequestHandler, app_object=self._server.app_object, config=config
+        local.server.RequestHandlerClass = functools.partial(
+            _QuietRequestHandler if quiet else _RequestHandler, app_object=local.app_object, config=config
         )
-        self._thread = threading.Thread(target=self._server.server.serve_forever, name="local-api", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "LocalApi":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.server.shutdown()
-        self._server.server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(local.server, "local-api")

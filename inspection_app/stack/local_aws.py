@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from .background import BackgroundServer
 from .faults import FaultTable, aws_service, control_middleware, fault_middleware
 from .lambda_dispatch import LambdaDispatcher, lambda_middleware
 from .s3_event_fields import install as install_s3_event_fields
@@ -28,7 +28,7 @@ def local_aws_environment(moto_url: str, model_url: str) -> dict:
     }
 
 
-class LocalAws:
+class LocalAws(BackgroundServer):
     """A moto server whose Lambda Invoke requests run the Chalice app's handlers in-process, with fault injection."""
 
     def __init__(self, dispatcher: LambdaDispatcher, host: str = "127.0.0.1", port: int = 0,
@@ -37,23 +37,14 @@ class LocalAws:
         # Injected outages (DynamoDB, SNS, S3 reads) answer before moto; /_inspection/faults controls them.
         self.faults = faults or FaultTable()
         app = control_middleware(self.faults, fault_middleware(self.faults, app, aws_service))
-        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self._server.server_port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler), "local-aws")
 
     def start(self) -> "LocalAws":
         # moto's Step Functions interpreter calls Lambda and the other services at localhost:$MOTO_PORT.
-        os.environ["MOTO_PORT"] = str(self.port)
+        os.environ["MOTO_PORT"] = str(self._server.server_port)
         # moto's S3 events lack versionId and sequencer; the app needs both (see s3_event_fields).
         install_s3_event_fields()
-        self._thread.start()
+        super().start()
         self._execute_state_machines(True)
         return self
 
@@ -66,6 +57,4 @@ class LocalAws:
     def stop(self) -> None:
         # moto's configuration is process-wide: leave it as moto's default for whatever runs after us.
         self._execute_state_machines(False)
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().stop()

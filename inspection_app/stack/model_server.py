@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from .background import BackgroundServer
 from .faults import FaultTable, fault_middleware
 
 _INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
@@ -63,25 +63,11 @@ class ModelEndpointApp:
         )
 
 
-class LocalModelEndpoint:
+class LocalModelEndpoint(BackgroundServer):
     """The model endpoint app on a loopback port, in a background thread."""
 
     def __init__(self, predictor, endpoint_name: str, host: str = "127.0.0.1", port: int = 0,
                  faults: FaultTable | None = None):
         self.faults = faults or FaultTable()  # an injected "model" fault fails every request
         app = fault_middleware(self.faults, ModelEndpointApp(predictor, endpoint_name), lambda environ: "model")
-        self._server = make_server(host, port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="model-endpoint", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def start(self) -> "LocalModelEndpoint":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(make_server(host, port, app, threaded=True), "model-endpoint")

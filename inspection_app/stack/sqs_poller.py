@@ -12,6 +12,7 @@ from typing import Callable
 
 from chalicelib.logs import log
 
+from .background import BackgroundThread
 from .lambda_dispatch import LambdaDispatcher
 
 # Takes the received messages, returns those that were processed (and so are deleted).
@@ -51,7 +52,7 @@ def lambda_batch_processor(dispatcher: LambdaDispatcher, handler: str, queue_arn
     return process
 
 
-class QueuePoller:
+class QueuePoller(BackgroundThread):
     """A background loop: receive from one queue, process, delete the processed messages."""
 
     def __init__(self, sqs, queue_url: str, process: BatchProcessor, *, batch_size: int = 10, wait_seconds: int = 1):
@@ -61,7 +62,8 @@ class QueuePoller:
         self._batch_size = batch_size
         self._wait_seconds = wait_seconds
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"poll-{queue_url.rsplit('/', 1)[-1]}", daemon=True)
+        # A receive in progress returns within its wait: join for that long, and a little more.
+        super().__init__(f"poll-{queue_url.rsplit('/', 1)[-1]}", join_seconds=wait_seconds + 5)
 
     def poll_once(self) -> int:
         """Receive and process one batch; returns how many messages were received."""
@@ -91,10 +93,5 @@ class QueuePoller:
                     log("queue poll failed", logging.WARNING, queue=self._queue_url, error=str(error))
                     self._stopping.wait(1)
 
-    def start(self) -> "QueuePoller":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
+    def _halt(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=self._wait_seconds + 5)
