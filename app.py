@@ -11,7 +11,7 @@ from chalicelib.endpoint import SageMakerEndpoint
 from chalicelib.keys import UNMATCHED_PRODUCT_ID, InvalidProductId, validate_product_id
 from chalicelib.logs import log
 from chalicelib.results import DynamoDbResultsStore, ProductNotFound, ResultsStoreUnavailable, product_results
-from chalicelib.settings import Settings
+from chalicelib.settings import Settings, upload_queue_name
 
 app = Chalice(app_name="quality-inspection")
 clients = AwsClients()
@@ -27,8 +27,8 @@ def answer_errors_in_one_shape(event, get_response):
     return api_error_middleware(event, get_response, app.routes)
 
 
-# Read at deploy time: the queue S3 sends upload events to (created by the resource stack).
-UPLOAD_QUEUE = os.environ.get("INSPECTION_UPLOAD_QUEUE", "quality-inspection-uploads")
+# The queue S3 sends upload events to (created by the resource stack), from the stage's configuration.
+UPLOAD_QUEUE = upload_queue_name(os.environ)
 
 
 def _results_store(settings: Settings) -> DynamoDbResultsStore:

@@ -99,3 +99,29 @@ class Settings:
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             model_classes=classes,
         )
+
+
+# Outside the Chalice CLI (unit tests, the embedded stack, which feeds the starter from its own poller) the
+# name only labels the trigger, and Chalice requires one.
+UNCONFIGURED_QUEUE_NAME = "upload-queue-not-configured"
+
+
+def upload_queue_name(env: dict) -> str:
+    """The SQS queue that triggers the starter: `UPLOAD_QUEUE_NAME` of the stage's configuration.
+
+    Chalice sets the stage's environment variables from `.chalice/config.json` when it loads `app.py` for
+    `chalice deploy` and `chalice package`, so the trigger names the stage's own queue however the app is
+    deployed. Empty only before the stage's first `inspection-app deploy` (which writes it); deploying then
+    would point the trigger at a queue that does not exist, so the Chalice CLI stops with what to do.
+    """
+    name = env.get("UPLOAD_QUEUE_NAME", "").strip()
+    if name:
+        return name
+    if env.get("AWS_CHALICE_CLI_MODE"):
+        raise ConfigurationError(
+            "UPLOAD_QUEUE_NAME is not set for this stage in .chalice/config.json, so the starter's SQS trigger "
+            "would name no queue. Run `inspection-app deploy --stage STAGE` once: it creates the stage's "
+            "resources and writes the queue's name there (see docs/deploy.md)."
+        )
+    return UNCONFIGURED_QUEUE_NAME
+

@@ -6,7 +6,7 @@
    machine, log groups) with the state machine definition inlined from `statemachine/inspection.asl.json`;
 2. writes the stack's outputs into the stage's environment variables in `.chalice/config.json`, and one
    least-privilege IAM policy per function into `.chalice/policy-<stage>-<function>.json`;
-3. runs `chalice deploy --stage <stage>` with INSPECTION_UPLOAD_QUEUE naming the stack's queue;
+3. runs `chalice deploy --stage <stage>` (app.py reads the trigger's queue, UPLOAD_QUEUE_NAME, from the stage);
 4. switches on ReportBatchItemFailures on the starter's SQS event source mapping (Chalice never does);
 5. creates the usage plan and an API key for the REST API (every route has `api_key_required=True`), and
    gives API Gateway's own error answers (unknown route, bad key, throttling) the app's error shape.

@@ -15,6 +15,8 @@ ENVIRONMENT_FROM_OUTPUTS = {
     "MODEL_INPUT_SIZE": "ModelInputSize",
     "CONFIDENCE_THRESHOLD": "ConfidenceThreshold",
     "DEAD_LETTER_QUEUE_URL": "DeadLetterQueueUrl",
+    # Read by app.py when Chalice loads it for `chalice deploy`/`package`: the starter's SQS trigger.
+    "UPLOAD_QUEUE_NAME": "UploadQueueName",
 }
 
 

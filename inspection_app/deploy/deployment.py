@@ -32,10 +32,6 @@ from .policies import write_policy_files
 from .sqs_trigger import enable_partial_batch_failures
 from .upload_bucket import count_objects, empty_bucket
 
-# The queue Chalice subscribes the starter to; read by app.py when `chalice deploy` loads it.
-UPLOAD_QUEUE_VARIABLE = "INSPECTION_UPLOAD_QUEUE"
-
-
 def chalice_command() -> str:
     """The `chalice` of this environment (next to the running Python), else the first on PATH."""
     beside = Path(sys.executable).with_name("chalice")
@@ -125,7 +121,7 @@ def deploy(
     write_config(project_dir, configure_stage(config, stage, outputs, policy_files))
 
     out(f"3/5 chalice deploy --stage {stage} ...")
-    env = {**os.environ, UPLOAD_QUEUE_VARIABLE: outputs["UploadQueueName"], "AWS_DEFAULT_REGION": session.region_name}
+    env = {**os.environ, "AWS_DEFAULT_REGION": session.region_name}
     _run_chalice("deploy", stage, project_dir=project_dir, env=env, profile=profile, run=run)
 
     out("4/5 Reporting partial batch failures on the SQS trigger (ReportBatchItemFailures) ...")

@@ -16,6 +16,7 @@ PLACEHOLDER_ENVIRONMENT = {
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quality-inspection-dev-alerts",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:quality-inspection-dev",
     "SAGEMAKER_ENDPOINT_NAME": "quality-inspection-model",
+    "UPLOAD_QUEUE_NAME": "quality-inspection-dev-uploads",
 }
 
 
@@ -51,6 +52,18 @@ def run_chalice(project: Path, *args: str) -> subprocess.CompletedProcess:
     env.update({"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     return subprocess.run([chalice_executable(), *args], cwd=project, env=env, capture_output=True, text=True,
                           timeout=120)
+
+
+def trigger_queue(project: Path, stage: str) -> subprocess.CompletedProcess:
+    """The starter's SQS queue as `chalice deploy --stage STAGE` sees it: Chalice's loader as its CLI calls it,
+    with the stage's environment from its config.json (a process of its own: `app` is imported once)."""
+    script = ("import os, sys; from chalice.cli.factory import CLIFactory; "
+              "app = CLIFactory(sys.argv[1], environ=os.environ).create_config_obj(sys.argv[2]).chalice_app; "
+              "print(*[source.queue for source in app.event_sources])")
+    env = {key: value for key, value in os.environ.items() if key not in ("UPLOAD_QUEUE_NAME", "PYTHONPATH")}
+    env["AWS_CHALICE_CLI_MODE"] = "true"  # what the `chalice` command sets
+    return subprocess.run([sys.executable, "-c", script, str(project), stage], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 def lint_errors(path: Path) -> list[str]:

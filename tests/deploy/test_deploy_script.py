@@ -14,14 +14,15 @@ from pathlib import Path
 
 import boto3
 import pytest
-from deploy_helpers import PROJECT_DIR, REGION, copy_project
+from deploy_helpers import PROJECT_DIR, REGION, copy_project, trigger_queue
 from moto import mock_aws
 
 from inspection_app.chalice_stage import function_name
 from inspection_app.cli import deploy_commands
 from inspection_app.deploy.api_gateway import API_THROTTLE, GATEWAY_RESPONSES, gateway_response_template
 from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS, configure_stage
-from inspection_app.deploy.deployment import UPLOAD_QUEUE_VARIABLE, deploy, destroy
+from inspection_app.deploy.deployment import deploy, destroy
+from inspection_app.resource_template import resource_template
 from inspection_app.deploy.errors import DeployError
 from inspection_app.deploy.names import FUNCTIONS, Names
 from inspection_app.deploy.policies import function_policies
@@ -46,12 +47,12 @@ class RecordedChalice:
 
     def __call__(self, command, cwd, env, check):
         verb, stage = command[1], command[3]
-        self.calls.append({"command": command, "cwd": cwd, "queue": env.get(UPLOAD_QUEUE_VARIABLE),
-                           "region": env.get("AWS_DEFAULT_REGION")})
         project = Path(cwd)
+        queue = trigger_queue(project, stage).stdout.strip() if verb == "deploy" else None
+        self.calls.append({"command": command, "cwd": cwd, "queue": queue, "region": env.get("AWS_DEFAULT_REGION")})
         record = project / ".chalice" / "deployed" / f"{stage}.json"
         if verb == "deploy":
-            self._deploy(project, stage, env[UPLOAD_QUEUE_VARIABLE], record)
+            self._deploy(project, stage, queue, record)
         elif verb == "delete":
             self._delete(record)
         return subprocess.CompletedProcess(command, 0)
@@ -167,6 +168,7 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
         "MODEL_INPUT_SIZE": "192",  # model.json's input_size
         "CONFIDENCE_THRESHOLD": "0.75",
         "DEAD_LETTER_QUEUE_URL": outputs["DeadLetterQueueUrl"],
+        "UPLOAD_QUEUE_NAME": outputs["UploadQueueName"],
     }
     assert stage["autogen_policy"] is False
     assert stage["lambda_functions"]["classify_image"]["lambda_memory_size"] == 1024  # kept
@@ -348,3 +350,30 @@ def test_configure_stage_creates_a_new_stage():
     assert stage["api_gateway_stage"] == "api" and stage["autogen_policy"] is False
     assert stage["environment_variables"]["UPLOAD_BUCKET"] == "value-of-UploadBucketName"
     assert config == {"app_name": "quality-inspection", "stages": {}}  # the input is not changed
+
+
+def test_given_the_checked_in_dev_stage_when_plain_chalice_deploy_loads_the_app_then_the_trigger_is_the_stacks_queue(
+        tmp_path):
+    # GIVEN the project as committed (what `chalice deploy --stage dev` reads after a code-only change)
+    project = copy_project(tmp_path / "project")
+    # WHEN Chalice loads app.py for the dev stage, with no variable set by inspection-app
+    loaded = trigger_queue(project, "dev")
+    # THEN the starter's trigger is the queue the resource stack names <AppName>-<Stage>-uploads
+    queue_name = resource_template()["Resources"]["UploadQueue"]["Properties"]["QueueName"]["Fn::Sub"]
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == [queue_name.replace("${AppName}", "quality-inspection").replace("${Stage}", "dev")]
+
+
+def test_given_a_stage_never_deployed_when_chalice_loads_the_app_then_it_stops_and_says_to_run_inspection_app_deploy(
+        tmp_path):
+    # GIVEN a new stage in config.json that `inspection-app deploy` has not configured yet
+    project = copy_project(tmp_path / "project")
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config["stages"]["prod"] = {"api_gateway_stage": "api"}
+    (project / ".chalice" / "config.json").write_text(json.dumps(config))
+    # WHEN `chalice deploy --stage prod` would load the app
+    loaded = trigger_queue(project, "prod")
+    # THEN it stops before subscribing the starter to a queue that does not exist
+    assert loaded.returncode != 0
+    assert "UPLOAD_QUEUE_NAME is not set for this stage" in loaded.stderr
+    assert "inspection-app deploy --stage" in loaded.stderr

@@ -1,7 +1,7 @@
 """chalicelib.settings: reading the stage's environment."""
 import pytest
 
-from chalicelib.settings import ConfigurationError, Settings
+from chalicelib.settings import UNCONFIGURED_QUEUE_NAME, ConfigurationError, Settings, upload_queue_name
 
 REQUIRED = {
     "UPLOAD_BUCKET": "qi-uploads",
@@ -187,3 +187,17 @@ def test_given_settings_when_changed_then_refused_because_they_are_frozen():
     settings = Settings.from_env(env())
     with pytest.raises(AttributeError):
         settings.upload_bucket = "other"  # type: ignore[misc]
+
+
+def test_given_the_stages_queue_name_when_the_app_is_loaded_then_the_trigger_names_it():
+    assert upload_queue_name({"UPLOAD_QUEUE_NAME": "quality-inspection-dev-uploads"}) == "quality-inspection-dev-uploads"
+
+
+def test_given_no_queue_name_outside_the_chalice_cli_when_the_app_is_loaded_then_a_placeholder_labels_the_trigger():
+    # Unit tests and the embedded stack import app.py without a stage; Chalice requires some queue name.
+    assert upload_queue_name({}) == UNCONFIGURED_QUEUE_NAME
+
+
+def test_given_no_queue_name_under_the_chalice_cli_when_the_app_is_loaded_then_deploying_stops_with_what_to_do():
+    with pytest.raises(ConfigurationError, match=r"inspection-app deploy --stage STAGE"):
+        upload_queue_name({"AWS_CHALICE_CLI_MODE": "true", "UPLOAD_QUEUE_NAME": " "})
