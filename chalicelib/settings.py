@@ -13,6 +13,11 @@ DEFAULT_CLASSES = ("defect_free", "defective")
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096
 
 
+# Below this confidence a verdict is needs_review: the one default of training, the Lambda functions, the
+# resource template and the stage configuration (tests/test_review_threshold.py checks the last two).
+DEFAULT_CONFIDENCE_THRESHOLD = 0.75
+
+
 class ConfigurationError(RuntimeError):
     """A required setting is missing or malformed: a deployment problem, not a data problem."""
 
@@ -63,7 +68,7 @@ class Settings:
     # the model (its tag on the endpoint, or --model-dir), the embedded stack from the model it serves.
     model_input_size: int
     upload_prefix: str = "uploads/"
-    confidence_threshold: float = 0.75
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     min_image_side: int = 32
@@ -89,7 +94,7 @@ class Settings:
             alert_topic_arn=_required(env, "ALERT_TOPIC_ARN"),
             endpoint_name=_required(env, "SAGEMAKER_ENDPOINT_NAME"),
             upload_prefix=prefix,
-            confidence_threshold=_number(env, "CONFIDENCE_THRESHOLD", 0.75, 0.5, 1.0),
+            confidence_threshold=_number(env, "CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD, 0.5, 1.0),
             max_upload_bytes=int(_number(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1, 5 * 1024**3)),
             # Capped at Pillow's own decompression-bomb guard, which refuses larger images anyway.
             max_image_pixels=int(_number(env, "MAX_IMAGE_PIXELS", 40_000_000, 1, 89_478_485)),

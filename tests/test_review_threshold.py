@@ -1,6 +1,6 @@
 """One default for the review threshold (a top probability below it is `needs_review`).
 
-The Python side has one constant: the default of chalicelib.settings.Settings.confidence_threshold, which the
+The Python side has one constant: chalicelib.settings.DEFAULT_CONFIDENCE_THRESHOLD, which the
 Lambda functions use when CONFIDENCE_THRESHOLD is unset and training writes into model.json. The places that
 cannot import it (the resource template, the Chalice config, the deploy command's help) must say the same.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from chalicelib.settings import Settings
+from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD, Settings
 from inspection_app.chalice_stage import PROJECT_DIR
 from inspection_app.cli.main import build_parser
 from inspection_app.resource_template import load_template
 
-DEFAULT_THRESHOLD = Settings.confidence_threshold
+DEFAULT_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD
 REQUIRED_SETTINGS = {"UPLOAD_BUCKET": "b", "STATE_MACHINE_ARN": "s", "RESULTS_TABLE": "r", "ALERT_TOPIC_ARN": "a",
                      "SAGEMAKER_ENDPOINT_NAME": "e", "MODEL_INPUT_SIZE": "192"}
 

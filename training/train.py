@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from chalicelib.settings import Settings
+from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD
 from training.dataset import Sample, load_dataset, split_dataset
 from training.export import export_onnx
 from training.metrics import classification_metrics
@@ -50,7 +50,7 @@ PATIENCE = 3  # epochs without a better validation loss before stopping (the one
 EVAL_BATCH_SIZE = 64
 # A verdict whose confidence is below this goes to a person: the pipeline's default CONFIDENCE_THRESHOLD,
 # written into model.json (the embedded stack serves a model with its own threshold).
-REVIEW_THRESHOLD = Settings.confidence_threshold
+REVIEW_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD
 
 
 @dataclass(frozen=True)

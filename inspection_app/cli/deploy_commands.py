@@ -2,33 +2,22 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD
 from training.sagemaker.defaults import INPUT_SIZE_TAG
 
 from ..deploy.deployment import deploy, destroy
-from ..errors import UserError
 
 
 def _cmd_deploy(args) -> int:
-    try:
-        deploy(args.stage, endpoint_name=args.endpoint_name, confidence_threshold=args.confidence_threshold,
-               alert_email=args.alert_email, model_dir=args.model_dir, profile=args.profile, region=args.region)
-    except (UserError, BotoCoreError, ClientError) as error:  # no credentials, access denied, ...
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    deploy(args.stage, endpoint_name=args.endpoint_name, confidence_threshold=args.confidence_threshold,
+           alert_email=args.alert_email, model_dir=args.model_dir, profile=args.profile, region=args.region)
     return 0
 
 
 def _cmd_destroy(args) -> int:
-    try:
-        return 0 if destroy(args.stage, assume_yes=args.yes, profile=args.profile, region=args.region) else 1
-    except (UserError, BotoCoreError, ClientError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return 0 if destroy(args.stage, assume_yes=args.yes, profile=args.profile, region=args.region) else 1
 
 
 def _aws_options(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +36,8 @@ def add_deploy_commands(subparsers) -> None:
     _aws_options(deploy_parser)
     deploy_parser.add_argument("--endpoint-name", help="SageMaker endpoint to call (required the first time)")
     deploy_parser.add_argument("--confidence-threshold", type=float,
-                               help="verdicts below it are needs_review (0.5-1, default 0.75 or the previous value)")
+                               help=f"verdicts below it are needs_review (0.5-1, default {DEFAULT_CONFIDENCE_THRESHOLD} "
+                                    "or the previous value)")
     deploy_parser.add_argument("--alert-email", help="subscribe this address to defect alerts ('' removes it)")
     deploy_parser.add_argument(
         "--model-dir", type=Path,
