@@ -92,3 +92,26 @@ def test_a_cycle_is_found_and_named():
 def test_no_module_of_the_project_imports_itself_through_others():
     found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(component) for component in found)
+
+
+# What each package may import of the others (docs/architecture.md): Lambda loads chalicelib alone, and the
+# SageMaker job ships training with chalicelib's settings only.
+ALLOWED_LAYERS = {
+    "chalicelib": {"chalicelib"},
+    "training": {"training", "chalicelib"},
+    "inspection_app": {"inspection_app", "training", "chalicelib"},
+}
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{module} imports {target}" for module, targets in graph.items() for target in targets
+                  if target.split(".")[0] not in ALLOWED_LAYERS[module.split(".")[0]])
+
+
+def test_a_layer_violation_is_found_and_named():
+    graph = {"chalicelib.classify": {"training.predictor"}, "training.train": {"chalicelib.settings"}}
+    assert layer_violations(graph) == ["chalicelib.classify imports training.predictor"]
+
+
+def test_chalicelib_and_training_import_only_the_layers_below_them():
+    assert layer_violations(import_graph()) == []
