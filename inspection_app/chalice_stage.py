@@ -40,17 +40,27 @@ def function_name(app_name: str, stage: str, handler: str) -> str:
 
 
 def render_definition(substitutions: dict, retry_window_seconds: int | None = None) -> str:
-    """The state machine definition with its `${...}` placeholders filled in.
+    """The state machine definition with its `${...}` placeholders filled in (see `shorten_retries`)."""
+    return substitute_definition(shorten_retries(STATE_MACHINE_DEFINITION.read_text(), retry_window_seconds),
+                                 substitutions)
 
-    `retry_window_seconds` shortens every Retry to one attempt a second for that many seconds, so a
-    rehearsal (or a test) can outlast the retries in seconds instead of the definition's 12 minutes.
-    """
-    text = STATE_MACHINE_DEFINITION.read_text()
+
+def substitute_definition(text: str, substitutions: dict) -> str:
+    """`text` with every `${name}` replaced by `substitutions[name]`, as a state machine's DefinitionSubstitutions
+    are applied; ValueError if a placeholder is left."""
     for name, value in substitutions.items():
         text = text.replace("${" + name + "}", value)
     if "${" in text:
         missing = text[text.index("${"):].split("}")[0] + "}"
         raise ValueError(f"state machine definition still has a placeholder: {missing}")
+    return text
+
+
+def shorten_retries(text: str, retry_window_seconds: int | None) -> str:
+    """The definition `text` with every Retry shortened to one attempt a second for `retry_window_seconds`,
+    so a rehearsal (or a test) can outlast the retries in seconds instead of the definition's 12 minutes.
+
+    None keeps the definition's own retries."""
     if retry_window_seconds is None:
         return text
     if retry_window_seconds < 1:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .chalice_stage import PROJECT_DIR
+from .chalice_stage import PROJECT_DIR, shorten_retries
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -36,8 +36,10 @@ def load_template(path: Path) -> dict:
     return yaml.load(Path(path).read_text(), Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
 
 
-def resource_template(project_dir: Path = PROJECT_DIR) -> dict:
-    """The resource stack with the state machine definition inlined, ready for CreateStack/UpdateStack."""
+def resource_template(project_dir: Path = PROJECT_DIR, *, retry_window_seconds: int | None = None) -> dict:
+    """The resource stack with the state machine definition inlined, ready for CreateStack/UpdateStack.
+
+    `retry_window_seconds` shortens the definition's retries (`shorten_retries`; the embedded stack's rehearsals)."""
     statemachine_dir = Path(project_dir) / "statemachine"
     template = load_template(statemachine_dir / "resources.yaml")
     for resource in template["Resources"].values():
@@ -46,5 +48,5 @@ def resource_template(project_dir: Path = PROJECT_DIR) -> dict:
             properties.get("DefinitionS3Location"), str
         ):
             definition_file = statemachine_dir / properties.pop("DefinitionS3Location")
-            properties["DefinitionString"] = definition_file.read_text()
+            properties["DefinitionString"] = shorten_retries(definition_file.read_text(), retry_window_seconds)
     return template
