@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from training.sagemaker.defaults import endpoint_name_problem
+
 from ..chalice_stage import function_name
 from .errors import DeployError
 
@@ -106,8 +108,5 @@ def validate_stage_and_endpoint(stage: str, endpoint_name: str | None) -> None:
     """DeployError unless the stage and the endpoint name fit every name and ARN built from them."""
     if not re.fullmatch(r"[a-z][a-z0-9]{0,11}", stage):
         raise DeployError(f"Stage {stage!r}: use 1 to 12 lowercase letters and digits, starting with a letter.")
-    if endpoint_name is not None and not re.fullmatch(r"[a-z0-9](-*[a-z0-9]){0,62}", endpoint_name):
-        raise DeployError(
-            f"Endpoint name {endpoint_name!r}: use lowercase letters, digits and hyphens (SageMaker ARNs are "
-            "lowercase and IAM compares them case-sensitively)."
-        )
+    if endpoint_name is not None and (problem := endpoint_name_problem(endpoint_name)):
+        raise DeployError(problem)  # the rule `inspection-app sagemaker deploy` names endpoints by

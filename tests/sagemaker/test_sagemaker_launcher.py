@@ -9,6 +9,8 @@ import pytest
 from sagemaker_helpers import BUCKET, REGION, ROLE
 
 from inspection_app.cli import main as cli_main
+from inspection_app.deploy.errors import DeployError
+from inspection_app.deploy.names import validate_stage_and_endpoint
 from training.dataset import DatasetError
 from training.sagemaker import launcher
 from training.sagemaker.defaults import DEFAULT_PREFIX, INPUT_SIZE_TAG
@@ -259,10 +261,40 @@ def test_given_model_data_that_is_not_an_s3_archive_then_deploy_says_what_it_nee
         launcher.deploy_endpoint(uri, "defect-classifier", role=ROLE)
 
 
-@pytest.mark.parametrize("name", ["-leading-hyphen", "under_score", "x" * 64, ""])
-def test_given_an_invalid_endpoint_name_then_deploy_says_what_is_allowed(name):
-    with pytest.raises(launcher.LauncherError, match="letters, digits and hyphens"):
+@pytest.mark.parametrize("name", ["-leading-hyphen", "trailing-hyphen-", "under_score", "x" * 64, "", None,
+                                  "Defect-Classifier", "PCB"])
+def test_given_an_invalid_endpoint_name_then_deploy_says_what_is_allowed_before_any_aws_call(name):
+    # No session, no region, no moto: the name is refused before anything reaches AWS.
+    with pytest.raises(launcher.LauncherError, match="lowercase letters, digits and hyphens"):
         launcher.deploy_endpoint(MODEL_DATA, name, role=ROLE)
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    *((name, True) for name in ("defect-classifier", "pcb--v2", "x" * 63, "7")),
+    *((name, False) for name in ("Defect-Classifier", "PCB", "under_score", "trailing-", "x" * 64)),
+])
+def test_sagemaker_deploy_and_inspection_app_deploy_accept_the_same_endpoint_names(monkeypatch, name, valid):
+    """An endpoint `sagemaker deploy` creates is one `inspection-app deploy` can point the app at."""
+    class PastTheName(Exception):
+        pass
+
+    def aws_session(*args, **kwargs):  # the launcher's first step after checking its arguments
+        raise PastTheName
+
+    monkeypatch.setattr(launcher, "aws_session", aws_session)
+    try:
+        launcher.deploy_endpoint(MODEL_DATA, name, role=ROLE)
+    except PastTheName:
+        launcher_accepts = True
+    except launcher.LauncherError:
+        launcher_accepts = False
+    try:
+        validate_stage_and_endpoint("dev", name)
+        deploy_accepts = True
+    except DeployError as error:
+        deploy_accepts = False
+        assert "lowercase letters, digits and hyphens" in str(error)
+    assert launcher_accepts == deploy_accepts == valid
 
 
 def test_given_no_region_anywhere_then_the_launcher_asks_for_one(monkeypatch, tmp_path):

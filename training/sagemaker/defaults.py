@@ -1,5 +1,7 @@
 """Defaults of the SageMaker launcher, in a module of their own so that the CLI can show them in
-`--help` without importing anything heavy."""
+`--help` without importing anything heavy (and so that `inspection-app deploy` shares its rules without a cycle)."""
+
+import re
 
 ALGORITHMS = ("pytorch", "builtin")
 # The newest PyTorch images in the SDK's image config: training 2.10, inference 2.6. The model
@@ -26,3 +28,17 @@ BUILTIN_MAX_BATCH_SIZE = 16
 # `input_size`; image_shape for the built-in algorithm). `inspection-app deploy` reads it back and sets the
 # stage's MODEL_INPUT_SIZE from it, so the classify Lambda resizes photos to exactly what the model expects.
 INPUT_SIZE_TAG = "quality-inspection:input-size"
+
+# Endpoint names that both `sagemaker deploy` and `inspection-app deploy` accept. SageMaker itself takes upper-case
+# letters too, but it writes endpoint ARNs in lower case and IAM compares ARNs case-sensitively: the classify
+# function's sagemaker:InvokeEndpoint permission, built from the name, would never match an upper-case one.
+ENDPOINT_NAME_PATTERN = re.compile(r"[a-z0-9](-*[a-z0-9]){0,62}")
+ENDPOINT_NAME_RULE = ("use 1 to 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit "
+                      "(SageMaker ARNs are lowercase and IAM compares them case-sensitively)")
+
+
+def endpoint_name_problem(name: str | None) -> str | None:
+    """What is wrong with a SageMaker endpoint name (`ENDPOINT_NAME_RULE`), or None when it is valid."""
+    if isinstance(name, str) and ENDPOINT_NAME_PATTERN.fullmatch(name):
+        return None
+    return f"Endpoint name {name!r}: {ENDPOINT_NAME_RULE}."

@@ -49,6 +49,7 @@ from training.sagemaker.defaults import (
     INPUT_SIZE_TAG,
     TRAINING_FRAMEWORK_VERSION,
     TRAINING_PY_VERSION,
+    endpoint_name_problem,
 )
 from training.sagemaker.manifests import write_manifest
 from training.sagemaker.package import (
@@ -61,7 +62,6 @@ from training.sagemaker.package import (
 )
 
 IMAGE_CONTENT_TYPE = "application/x-image"
-ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MODEL_DATA_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+\.tar\.gz)$")
 # Where a training job leaves its model: <output path>/<job name>/output/model.tar.gz
 TRAINING_JOB_OUTPUT = re.compile(r"/(?P<job>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/output/model\.tar\.gz$")
@@ -325,9 +325,8 @@ def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: b
     if not location:
         raise LauncherError(f"--model-data must be an S3 URI of a .tar.gz archive (s3://bucket/key/model.tar.gz), "
                             f"not {model_data_s3_uri!r}")
-    if not ENDPOINT_NAME.match(endpoint_name or ""):
-        raise LauncherError(f"Endpoint name {endpoint_name!r} is not valid: up to 63 letters, digits and hyphens, "
-                            "starting with a letter or digit.")
+    if problem := endpoint_name_problem(endpoint_name):  # the rule `inspection-app deploy` checks too
+        raise LauncherError(problem)
     boto_session = aws_session(session)
     size = model_input_size(model_data_s3_uri, algorithm, boto_session, input_size)  # before anything is made
     from sagemaker.core.inference_config import ServerlessInferenceConfig  # noqa: PLC0415 - optional extra
