@@ -1,4 +1,5 @@
-"""Resource settings that the cloud template and the embedded stack must agree on."""
+"""Resource settings that tests/deploy compares with the resource template, and the verdict index for deploy's
+policies. The embedded stack no longer reads them: it creates its resources from the template itself."""
 from chalicelib.results import VERDICT_INDEX  # noqa: F401 - named by the store, created here and in the template
 
 # Lambda's guidance: visibility timeout at least six times the consuming function's timeout (30 s).

@@ -1,7 +1,8 @@
 """The embedded stack: the whole pipeline on one machine, no AWS account, no Docker.
 
-The same `app.py` and the same state machine definition as in the cloud; only configuration differs:
-boto3 is pointed at moto (S3, SQS, SNS, DynamoDB, Step Functions) and at a local model endpoint.
+The same `app.py`, the same resource template and state machine definition as in the cloud; only
+configuration differs: boto3 is pointed at moto (S3, SQS, SNS, DynamoDB, Step Functions, CloudFormation) and at
+a local model endpoint, and the `local` stage's resources are a stack created from `statemachine/resources.yaml`.
 """
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ from pathlib import Path
 import boto3
 
 from chalicelib import logs
-from chalicelib.settings import Settings
 
 from .alerts_inbox import AlertInbox
 from .api_server import LocalApi
 from ..chalice_stage import load_app_module, stage_config
+from ..deploy.names import resource_stack_name
 from .faults import FaultTable
 from .lambda_dispatch import LambdaDispatcher
 from .local_aws import LOCAL_REGION, LocalAws, local_aws_environment
 from .model_server import LocalModelEndpoint
-from .provision import provision
+from ..resource_template import resource_template
+from .resources import create_local_resources, environment_from_outputs
 from .sqs_poller import QueuePoller, lambda_batch_processor
 
 STAGE = "local"
@@ -65,7 +67,7 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
                    retry_window_seconds: int | None = None):
     """Run the stack until the block exits; yields (StackInfo, AlertInbox).
 
-    `retry_window_seconds` shortens the state machine's retries (see `render_definition`) for rehearsals."""
+    `retry_window_seconds` shortens the state machine's retries (see `shorten_retries`) for rehearsals."""
     app_module = load_app_module()
     chalice_app = app_module.app
     config = stage_config(STAGE, chalice_app)
@@ -75,52 +77,34 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
     with open(log_file, "a", buffering=1) as log_stream:
         logs.configure(log_stream)
         faults = FaultTable()  # one table: `inspection-app fault` reaches the model endpoint via the AWS port
-        model_endpoint = LocalModelEndpoint(predictor, config.environment_variables["SAGEMAKER_ENDPOINT_NAME"],
-                                            faults=faults).start()
+        endpoint_name = config.environment_variables["SAGEMAKER_ENDPOINT_NAME"]
+        model_endpoint = LocalModelEndpoint(predictor, endpoint_name, faults=faults).start()
         dispatcher = LambdaDispatcher(chalice_app.handler_map, f"{config.app_name}-{STAGE}-")
         aws = LocalAws(dispatcher, faults=faults).start()
-        environment = {
-            "DEAD_LETTER_QUEUE_URL": "",
-            **config.environment_variables,
-            **local_aws_environment(aws.url, model_endpoint.url),
-            # The local endpoint serves this model: resize uploads to its input once, in the Lambda, and
-            # use the review threshold chosen with it (the cloud stage sets both in its configuration).
-            "MODEL_INPUT_SIZE": str(predictor.input_size),
-            "CONFIDENCE_THRESHOLD": str(predictor.threshold),
-        }
         pollers, api = [], None
         try:
-            with _environment(environment):
-                settings = Settings.from_env()
+            with _environment(local_aws_environment(aws.url, model_endpoint.url)):
                 session = boto3.session.Session()
-                resources = provision(session, settings, app_name=config.app_name, stage=STAGE,
-                                      queue_name=app_module.UPLOAD_QUEUE, retry_window_seconds=retry_window_seconds)
-                # Known only now (the URL has the local port): where the starter puts unparseable messages.
-                os.environ["DEAD_LETTER_QUEUE_URL"] = resources["dead_letter_queue_url"]
-                sqs = session.client("sqs")
-                inbox = AlertInbox(on_alert)
-                inbox_url = _subscribe_inbox(session, resources["topic_arn"], f"{config.app_name}-{STAGE}-alert-inbox")
-                pollers = [
-                    QueuePoller(sqs, resources["queue_url"], lambda_batch_processor(
-                        dispatcher, "start_inspections", resources["queue_arn"], LOCAL_REGION)).start(),
-                    QueuePoller(sqs, inbox_url, inbox.process).start(),
-                ]
-                api = LocalApi(chalice_app, config, port=api_port, quiet=quiet).start()
-                yield StackInfo(
-                    api_url=api.url,
-                    aws_url=aws.url,
-                    model_url=model_endpoint.url,
-                    upload_bucket=settings.upload_bucket,
-                    queue_url=resources["queue_url"],
-                    dead_letter_queue_url=resources["dead_letter_queue_url"],
-                    parked_verdict_queue_url=resources["parked_verdict_queue_url"],
-                    results_table=settings.results_table,
-                    topic_arn=resources["topic_arn"],
-                    state_machine_arn=resources["state_machine_arn"],
-                    endpoint_name=settings.endpoint_name,
-                    model_id=predictor.model_id,
-                    log_file=str(log_file),
-                ), inbox
+                outputs = create_local_resources(
+                    session, resource_template(retry_window_seconds=retry_window_seconds),
+                    stack_name=resource_stack_name(config.app_name, STAGE),
+                    # The local endpoint serves this model: uploads are resized to its input once, in the Lambda,
+                    # and judged with the review threshold chosen with it.
+                    parameters={"AppName": config.app_name, "Stage": STAGE, "EndpointName": endpoint_name,
+                                "ModelInputSize": predictor.input_size, "ConfidenceThreshold": predictor.threshold},
+                )
+                with _environment({**config.environment_variables, **environment_from_outputs(outputs)}):
+                    sqs = session.client("sqs")
+                    inbox = AlertInbox(on_alert)
+                    inbox_url = _subscribe_inbox(session, outputs["AlertTopicArn"], f"{config.app_name}-{STAGE}-alert-inbox")
+                    pollers = [
+                        QueuePoller(sqs, outputs["UploadQueueUrl"], lambda_batch_processor(
+                            dispatcher, "start_inspections", outputs["UploadQueueArn"], LOCAL_REGION)).start(),
+                        QueuePoller(sqs, inbox_url, inbox.process).start(),
+                    ]
+                    api = LocalApi(chalice_app, config, port=api_port, quiet=quiet).start()
+                    yield _stack_info(outputs, api_url=api.url, aws_url=aws.url, model_url=model_endpoint.url,
+                                      model_id=predictor.model_id, log_file=str(log_file)), inbox
         finally:
             if api:
                 api.stop()
@@ -129,6 +113,21 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
             aws.stop()
             model_endpoint.stop()
             logs.configure()
+
+
+def _stack_info(outputs: dict, **urls_and_model) -> StackInfo:
+    """What `inspection-app up --ready-file` writes: the servers' URLs, the model, the stack's resources."""
+    return StackInfo(
+        upload_bucket=outputs["UploadBucketName"],
+        queue_url=outputs["UploadQueueUrl"],
+        dead_letter_queue_url=outputs["DeadLetterQueueUrl"],
+        parked_verdict_queue_url=outputs["ParkedVerdictQueueUrl"],
+        results_table=outputs["ResultsTableName"],
+        topic_arn=outputs["AlertTopicArn"],
+        state_machine_arn=outputs["StateMachineArn"],
+        endpoint_name=outputs["EndpointName"],
+        **urls_and_model,
+    )
 
 
 def _subscribe_inbox(session, topic_arn: str, queue_name: str) -> str:

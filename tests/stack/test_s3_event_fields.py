@@ -5,36 +5,16 @@ import json
 from urllib.parse import unquote_plus
 
 import boto3
-import pytest
 from moto.s3 import notifications
 
 from chalicelib.s3_events import read_message
 from inspection_app.stack import s3_event_fields
-from inspection_app.stack.lambda_dispatch import LambdaDispatcher
-from inspection_app.stack.local_aws import LocalAws
 
 KEY = "uploads/PCB-0042/capture 1.jpg"
 
 
-@pytest.fixture(scope="module")
-def local_aws():
-    """The stack's own local server (moto in server mode), on a free loopback port."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOTO_PORT", "5000")  # LocalAws.start() sets it; put it back afterwards
-        for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_SESSION_TOKEN", raising=False)
-        patch.delenv("AWS_PROFILE", raising=False)
-        server = LocalAws(LambdaDispatcher({}, "quality-inspection-local-")).start()
-        try:
-            yield server
-        finally:
-            server.stop()
-
-
 def bucket_with_queue(local_aws, name: str, versioned: bool):
-    """A bucket whose ObjectCreated events under uploads/ go to a queue, as the stack provisions it."""
+    """A bucket whose ObjectCreated events under uploads/ go to a queue, as the resource stack configures it."""
     session = boto3.session.Session(region_name="us-east-1")
     s3 = session.client("s3", endpoint_url=local_aws.url)
     sqs = session.client("sqs", endpoint_url=local_aws.url)

@@ -14,6 +14,7 @@ from chalicelib.aws import AwsClients
 
 from .helpers import (
     BUCKET,
+    LOCAL_STAGE_RESOURCES,
     PASS_DEFINITION,
     REGION,
     ROLE_ARN,
@@ -38,6 +39,10 @@ def aws_environment(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     for name in _SETTINGS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    # .chalice/config.json names no resources for the `local` stage: the embedded stack sets them from its
+    # resource stack, and so does this for app.py under chalice.test.Client's `local` stage.
+    for name, value in LOCAL_STAGE_RESOURCES.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from chalicelib.results import inspection_key
 from chalicelib.s3_events import MalformedEvent, UploadEvent, read_message
 from chalicelib.settings import Settings
-from inspection_app.resource_settings import results_table_definition
+from inspection_app.resource_template import resource_template
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -29,11 +29,18 @@ TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-test-alerts"
 ENDPOINT_NAME = "quality-inspection-test-model"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:quality-inspection-uploads"
 
-# The `local` stage of .chalice/config.json (what app.py sees through chalice.test.Client).
-LOCAL_BUCKET = "quality-inspection-local-uploads"
+# The `local` stage (what app.py sees through chalice.test.Client): its endpoint from .chalice/config.json, its
+# resources named as the embedded stack's resource stack (statemachine/resources.yaml, Stage=local) names them.
+LOCAL_BUCKET = f"quality-inspection-local-{ACCOUNT}-{REGION}"
 LOCAL_TABLE = "quality-inspection-local-results"
 LOCAL_STATE_MACHINE_NAME = "quality-inspection-local"
 LOCAL_ENDPOINT_NAME = "quality-inspection-local-model"
+LOCAL_STAGE_RESOURCES = {
+    "UPLOAD_BUCKET": LOCAL_BUCKET,
+    "RESULTS_TABLE": LOCAL_TABLE,
+    "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-local-alerts",
+    "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{LOCAL_STATE_MACHINE_NAME}",
+}
 
 PASS_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/quality-inspection-states"
@@ -287,9 +294,13 @@ def invoke_endpoint_response(payload, custom_attributes: str | None = None, vari
     return response
 
 
+_TABLE_PROPERTIES = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+
+
 def create_results_table(client, name: str) -> None:
-    """The results table as the resource stack creates it (keys and the verdict index)."""
-    client.create_table(**results_table_definition(name))
+    """The results table as the resource template defines it (keys, the verdict index, billing), named `name`."""
+    properties = resource_template()["Resources"]["ResultsTable"]["Properties"]
+    client.create_table(TableName=name, **{key: properties[key] for key in _TABLE_PROPERTIES})
 
 
 def stored_record(product_id="PCB-0042", uploaded_at="2024-05-14T09:21:07.532Z", inspection_id=None, **changes) -> dict:
