@@ -105,7 +105,7 @@ def test_a_fault_covers_only_its_service_and_only_its_window(log_lines):
     assert table.active("dynamodb")
     clock.now += 0.1
     assert table.active("dynamodb") is None
-    assert [(entry["event"], entry["service"]) for entry in log_lines()] == [
+    assert [(entry["message"], entry["service"]) for entry in log_lines()] == [
         ("fault started", "dynamodb"), ("fault ended", "dynamodb")]
     assert log_lines()[1]["reason"] == "elapsed"
 
@@ -121,7 +121,7 @@ def test_clearing_ends_a_fault_at_once_and_a_new_fault_replaces_the_old(log_line
     assert [fault.service for fault in table.faults()] == ["s3"]
     clock.now += 1
     assert table.faults() == []
-    assert [entry["event"] for entry in log_lines()] == ["fault started"] * 3 + ["fault ended"] * 2
+    assert [entry["message"] for entry in log_lines()] == ["fault started"] * 3 + ["fault ended"] * 2
 
 
 @pytest.mark.parametrize("service, seconds, mode", [
