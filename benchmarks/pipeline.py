@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inspection_app import paths  # noqa: E402
-from inspection_app.cli import load_predictor, running_stack  # noqa: E402
+from inspection_app.local_pipeline import load_predictor, running_stack  # noqa: E402
 from inspection_app.client import ApiClient  # noqa: E402
 from inspection_app.inspections import inspect_files, percentile  # noqa: E402
 
