@@ -15,6 +15,8 @@ from training.sagemaker import defaults
 from ..errors import InputError
 
 INSTALL_HINT = "pip install -e '.[sagemaker]'"
+ROLE_HELP = ("ARN of the SageMaker execution role: one whose trust policy lets sagemaker.amazonaws.com assume it, "
+             "with access to the bucket (see docs/sagemaker.md, Prerequisites)")
 
 
 def _sdk_available() -> bool:
@@ -99,7 +101,7 @@ def add_sagemaker_commands(subparsers) -> None:
     train = commands.add_parser("train", help="upload a class-folder dataset and run a training job")
     train.add_argument("--dataset", type=Path, required=True, help="folder with defect_free/ and defective/")
     train.add_argument("--bucket", required=True, help="S3 bucket for the dataset, the code and the model")
-    train.add_argument("--role", required=True, help="ARN of the SageMaker execution role")
+    train.add_argument("--role", required=True, help=ROLE_HELP)
     train.add_argument("--algorithm", choices=defaults.ALGORITHMS, default="pytorch",
                        help="pytorch: our training code in script mode, taking the training options below "
                             "(default); builtin: the built-in image-classification algorithm, as in the reference "
@@ -113,7 +115,8 @@ def add_sagemaker_commands(subparsers) -> None:
     deploy = commands.add_parser("deploy", help="deploy a model.tar.gz to a real-time or serverless endpoint")
     deploy.add_argument("--model-data", required=True, help="s3://.../model.tar.gz (training job output or "
                                                             "`sagemaker package` uploaded)")
-    deploy.add_argument("--endpoint-name", required=True)
+    deploy.add_argument("--endpoint-name", required=True, help=f"{defaults.ENDPOINT_NAME_RULE}; "
+                                                                "`inspection-app deploy` takes the same names")
     deploy.add_argument("--serverless", action="store_true", help="serverless inference instead of an instance")
     deploy.add_argument("--instance-type", default=defaults.DEFAULT_INFERENCE_INSTANCE,
                         help=f"real-time instance type (default {defaults.DEFAULT_INFERENCE_INSTANCE})")
@@ -121,7 +124,8 @@ def add_sagemaker_commands(subparsers) -> None:
                         help=f"serverless memory in MB (default {defaults.DEFAULT_SERVERLESS_MEMORY_MB})")
     deploy.add_argument("--max-concurrency", type=int, default=defaults.DEFAULT_SERVERLESS_CONCURRENCY,
                         help=f"serverless concurrent requests (default {defaults.DEFAULT_SERVERLESS_CONCURRENCY})")
-    deploy.add_argument("--role", help="ARN of the SageMaker execution role (default: the SDK's default role)")
+    deploy.add_argument("--role", help=f"{ROLE_HELP}; default: the SDK config's default role, else the role "
+                                       "your AWS identity assumed")
     deploy.add_argument("--algorithm", choices=defaults.ALGORITHMS, default="pytorch",
                         help="builtin for models of `sagemaker train --algorithm builtin`")
     deploy.add_argument("--input-size", type=int,

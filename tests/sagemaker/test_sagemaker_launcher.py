@@ -6,7 +6,7 @@ import sys
 import tarfile
 
 import pytest
-from sagemaker_helpers import BUCKET, REGION, ROLE
+from sagemaker_helpers import BUCKET, BUILTIN_IMAGE, REGION, ROLE, channels, keys, s3_object
 
 from inspection_app.cli import main as cli_main
 from inspection_app.deploy.errors import DeployError
@@ -18,7 +18,6 @@ from training.sagemaker.defaults import DEFAULT_PREFIX, INPUT_SIZE_TAG
 PYTORCH_TRAINING_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-training:2.10-cpu-py313"
 PYTORCH_INFERENCE_CPU_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.6-cpu-py312"
 PYTORCH_INFERENCE_GPU_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inference:2.6-gpu-py312"
-BUILTIN_IMAGE = f"685385470294.dkr.ecr.{REGION}.amazonaws.com/image-classification:1"
 MODEL_DATA = f"s3://{BUCKET}/models/tiny/model.tar.gz"
 MODEL_JSON = b'{"input_size": 192, "classes": ["defect_free", "defective"]}'
 
@@ -36,20 +35,6 @@ def _tar_gz(files: dict) -> bytes:
 def _read_tar_gz(data: bytes) -> dict:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         return {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
-
-
-def _s3_object(aws, uri: str) -> bytes:
-    bucket, key = uri.removeprefix("s3://").split("/", 1)
-    return aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-def _keys(aws, prefix: str) -> list[str]:
-    response = aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
-    return sorted(item["Key"] for item in response.get("Contents", []))
-
-
-def _channels(job: dict) -> dict:
-    return {channel["ChannelName"]: channel for channel in job["InputDataConfig"]}
 
 
 @pytest.fixture
@@ -82,7 +67,7 @@ def test_given_a_dataset_when_a_pytorch_job_starts_then_it_runs_our_training_cod
     job = aws.client("sagemaker").describe_training_job(TrainingJobName=result.job_name)
     images_prefix = result.dataset_uri.removeprefix(f"s3://{BUCKET}/")
     assert images_prefix.startswith(f"{DEFAULT_PREFIX}/datasets/boards-")
-    assert _keys(aws, images_prefix) == sorted(
+    assert keys(aws, images_prefix) == sorted(
         f"{images_prefix}{name}/{name}-{i:03d}.png" for name in ("defect_free", "defective") for i in range(5))
     # and the job trains with the PyTorch image on the train channel, with the training options as hyperparameters
     # (the entry script reads them as --epochs 4 --input-size 160)
@@ -90,17 +75,17 @@ def test_given_a_dataset_when_a_pytorch_job_starts_then_it_runs_our_training_cod
     assert job["RoleArn"] == ROLE
     assert job["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge" and job["ResourceConfig"]["InstanceCount"] == 1
     assert job["HyperParameters"] == {"epochs": "4", "input-size": "160"}
-    channels = _channels(job)
-    assert channels["train"]["DataSource"]["S3DataSource"]["S3Uri"] == result.dataset_uri
+    job_channels = channels(job)
+    assert job_channels["train"]["DataSource"]["S3DataSource"]["S3Uri"] == result.dataset_uri
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/{DEFAULT_PREFIX}/models"
     assert result.model_data == f"s3://{BUCKET}/{DEFAULT_PREFIX}/models/{result.job_name}/output/model.tar.gz"
     # and the code channel carries the entry script, the training package and the requirements
-    code_prefix = channels["code"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
-    code = [key.removeprefix(code_prefix + "/") for key in _keys(aws, code_prefix)]
+    code_prefix = job_channels["code"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+    code = [key.removeprefix(code_prefix + "/") for key in keys(aws, code_prefix)]
     assert {"sagemaker_train.py", "requirements.txt", "training/train.py", "training/preprocess.py",
             "training/sagemaker/package.py", "training/sagemaker/inference.py"} <= set(code)
-    drivers_prefix = channels["sm_drivers"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
-    source_code = json.loads(_s3_object(aws, f"s3://{BUCKET}/{drivers_prefix}/sourcecode.json"))
+    drivers_prefix = job_channels["sm_drivers"]["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+    source_code = json.loads(s3_object(aws, f"s3://{BUCKET}/{drivers_prefix}/sourcecode.json"))
     assert source_code["entry_script"] == "sagemaker_train.py" and source_code["requirements"] == "requirements.txt"
 
 
@@ -110,34 +95,6 @@ def test_given_a_gpu_instance_then_the_pytorch_job_uses_the_gpu_training_image(a
     assert job["AlgorithmSpecification"]["TrainingImage"].endswith("pytorch-training:2.10-gpu-py313")
     assert job["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
     assert job["HyperParameters"] == {}  # the training code chooses its epochs from the dataset size
-
-
-def test_given_a_dataset_when_a_builtin_job_starts_then_it_gets_images_and_lst_manifests_of_the_split(aws, dataset):
-    # WHEN the built-in algorithm is chosen
-    result = launcher.train_job(dataset, BUCKET, ROLE, algorithm="builtin", session=aws, wait=False)
-    job = aws.client("sagemaker").describe_training_job(TrainingJobName=result.job_name)
-    # THEN it runs the image-classification image on a GPU instance with the notebook's hyperparameters
-    assert job["AlgorithmSpecification"]["TrainingImage"] == BUILTIN_IMAGE
-    assert job["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
-    # 5 images per class: 1 test, 1 validation and 3 training images each
-    assert job["HyperParameters"] == {
-        "use_pretrained_model": "1", "image_shape": "3,224,224", "resize": "240", "num_classes": "2",
-        "num_training_samples": "6", "learning_rate": "0.001", "mini_batch_size": "6", "epochs": "10"}
-    # and its four channels are raw images plus the manifests, all application/x-image
-    channels = _channels(job)
-    assert set(channels) == {"train", "validation", "train_lst", "validation_lst"}
-    assert {channel["ContentType"] for channel in channels.values()} == {"application/x-image"}
-    uri = {name: channel["DataSource"]["S3DataSource"]["S3Uri"] for name, channel in channels.items()}
-    assert uri["train"] == uri["validation"] == result.dataset_uri
-    rows = {}
-    for split, size in (("train", 6), ("validation", 2)):
-        [key] = _keys(aws, uri[f"{split}_lst"].removeprefix(f"s3://{BUCKET}/"))
-        rows[split] = [line.split("\t") for line in _s3_object(aws, f"s3://{BUCKET}/{key}").decode().splitlines()]
-        assert len(rows[split]) == size
-        # every listed image is in the images channel, labelled by its folder
-        for _, label, relative in rows[split]:
-            assert _keys(aws, result.dataset_uri.removeprefix(f"s3://{BUCKET}/") + relative)
-            assert label == {"defect_free": "0", "defective": "1"}[relative.split("/")[0]]
 
 
 def test_given_the_same_dataset_twice_then_it_is_uploaded_to_the_same_place_and_a_changed_one_elsewhere(
@@ -155,7 +112,7 @@ def test_given_an_invalid_dataset_then_nothing_is_uploaded_and_the_error_names_t
     (tmp_path / "defective").mkdir()
     with pytest.raises(DatasetError, match="defect_free"):
         launcher.train_job(tmp_path, BUCKET, ROLE, session=aws, wait=False)
-    assert _keys(aws, "") == []
+    assert keys(aws, "") == []
 
 
 def test_given_an_unknown_algorithm_then_the_launcher_refuses(aws, dataset):
@@ -180,7 +137,7 @@ def test_given_model_data_when_deployed_real_time_then_the_model_serves_our_code
     # ... from a copy of model.tar.gz that holds the model files and our code/
     assert container["ModelDataUrl"] == result.model_data != model_data
     assert container["ModelDataUrl"].startswith(f"s3://{BUCKET}/")
-    repacked = _read_tar_gz(_s3_object(aws, container["ModelDataUrl"]))
+    repacked = _read_tar_gz(s3_object(aws, container["ModelDataUrl"]))
     assert repacked["model.pt"] == b"weights" and repacked["model.json"] == MODEL_JSON
     assert {"code/inference.py", "code/training/preprocess.py", "code/efficientnet_lite_pytorch/model.py"} <= set(repacked)
     # ... and the endpoint puts one ml.m5.large instance behind it

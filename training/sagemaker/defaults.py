@@ -16,11 +16,9 @@ DEFAULT_INFERENCE_INSTANCE = "ml.m5.large"
 DEFAULT_SERVERLESS_MEMORY_MB = 3072  # torch + the model; 1024-6144 in steps of 1024
 DEFAULT_SERVERLESS_CONCURRENCY = 5
 DEFAULT_PREFIX = "quality-inspection"  # S3 key prefix of datasets, code and models in the bucket
-# The reference notebook's hyperparameters for the built-in algorithm.
+# The reference notebook's hyperparameters for the built-in algorithm. Its images are uploaded squashed to this
+# square (training/sagemaker/builtin.py), as the classify function sends them; `resize` is this size too.
 BUILTIN_IMAGE_SIZE = 224
-# `resize` is required for raw-image training and must exceed image_shape's sides: the shorter side
-# is scaled to this, then a 224 px square is cropped, losing only ~3 % at each edge (defects sit there too).
-BUILTIN_RESIZE = 240
 BUILTIN_LEARNING_RATE = 0.001
 BUILTIN_EPOCHS = 10
 BUILTIN_MAX_BATCH_SIZE = 16

@@ -4,13 +4,15 @@
 - `train_job(dataset_dir, bucket, role, algorithm="pytorch")`: uploads the class-folder dataset,
   then runs the script-mode job (`training.train.train` in the PyTorch training container; its
   model.tar.gz holds model.pt, model.json, model.onnx and code/), or, with `algorithm="builtin"`,
-  the built-in image-classification algorithm on `.lst` manifests of the same split.
+  the built-in image-classification algorithm on the same split's train and validation images, each in a folder
+  of its own and squashed to the model's square as the pipeline sends them (`builtin`).
 - `deploy_endpoint(model_data_s3_uri, endpoint_name)`: a real-time or serverless endpoint, with
   the PyTorch 2.6 inference container and our `code/inference.py` (or the built-in algorithm's
   image for its models). Both answer the same contract: JPEG/PNG bytes in, the JSON list of class
   probabilities (defect_free, defective) out. The endpoint is tagged with the model's input size
   (`INPUT_SIZE_TAG`), read from the model itself, for `inspection-app deploy`.
 
+An execution role SageMaker cannot use is a LauncherError that says what to pass (`errors.role_errors`).
 The SDK is an optional extra (`pip install -e '.[sagemaker]'`): it is imported inside the functions.
 """
 
@@ -29,16 +31,12 @@ import boto3
 
 from chalicelib.settings import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from training.dataset import Dataset, load_dataset, split_dataset
-from training.errors import TrainingInputError
 from training.options import option_flag
+from training.sagemaker.builtin import builtin_hyperparameters, upload_builtin_input
 from training.sagemaker.defaults import (
     ALGORITHMS,
-    BUILTIN_EPOCHS,
     BUILTIN_IMAGE,
     BUILTIN_IMAGE_SIZE,
-    BUILTIN_LEARNING_RATE,
-    BUILTIN_MAX_BATCH_SIZE,
-    BUILTIN_RESIZE,
     DEFAULT_INFERENCE_INSTANCE,
     DEFAULT_PREFIX,
     DEFAULT_SERVERLESS_CONCURRENCY,
@@ -51,7 +49,7 @@ from training.sagemaker.defaults import (
     TRAINING_PY_VERSION,
     endpoint_name_problem,
 )
-from training.sagemaker.manifests import write_manifest
+from training.sagemaker.errors import LauncherError, role_errors
 from training.sagemaker.package import (
     CODE_DIR,
     INFERENCE_SCRIPT,
@@ -67,16 +65,12 @@ MODEL_DATA_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])
 TRAINING_JOB_OUTPUT = re.compile(r"/(?P<job>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/output/model\.tar\.gz$")
 
 
-class LauncherError(TrainingInputError, ValueError):
-    """A launcher argument is wrong; the message says how to fix it."""
-
-
 @dataclass(frozen=True)
 class TrainingJobResult:
     job_name: str
     algorithm: str
     status: str
-    dataset_uri: str  # the uploaded class-folder dataset (the images)
+    dataset_uri: str  # the uploaded images: the class-folder dataset, or the built-in job's squared splits
     model_data: str  # s3://.../output/model.tar.gz, complete once the job has succeeded
 
 
@@ -131,20 +125,6 @@ def upload_dataset(dataset: Dataset, bucket: str, key_prefix: str, s3_client) ->
     return f"s3://{bucket}/{key_prefix}/"
 
 
-def builtin_hyperparameters(num_training_samples: int, *, epochs: int | None = None) -> dict:
-    """The built-in algorithm's hyperparameters, as in the reference notebook."""
-    return {
-        "use_pretrained_model": 1,
-        "image_shape": f"3,{BUILTIN_IMAGE_SIZE},{BUILTIN_IMAGE_SIZE}",
-        "resize": BUILTIN_RESIZE,  # required with raw images; photos of any size train
-        "num_classes": 2,
-        "num_training_samples": num_training_samples,
-        "learning_rate": BUILTIN_LEARNING_RATE,
-        "mini_batch_size": min(BUILTIN_MAX_BATCH_SIZE, num_training_samples),
-        "epochs": epochs or BUILTIN_EPOCHS,
-    }
-
-
 def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch", instance_type: str | None = None,
               session: boto3.Session | None = None, options: dict | None = None, prefix: str = DEFAULT_PREFIX,
               wait: bool = True) -> TrainingJobResult:
@@ -170,7 +150,6 @@ def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch"
     region = boto_session.region_name
     dataset_prefix = f"{prefix}/datasets/{dataset_key(dataset)}"
     s3 = boto_session.client("s3")
-    images_uri = upload_dataset(dataset, bucket, f"{dataset_prefix}/images", s3)
     common = dict(
         role=role,
         sagemaker_session=_sagemaker_session(boto_session, bucket, prefix),
@@ -178,7 +157,8 @@ def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch"
         output_data_config=OutputDataConfig(s3_output_path=f"s3://{bucket}/{prefix}/models"),
         base_job_name=f"defect-classifier-{algorithm}",
     )
-    with tempfile.TemporaryDirectory() as staging:
+    # The trainer is made first: it validates the role (role_errors) before anything is uploaded.
+    with tempfile.TemporaryDirectory() as staging, role_errors(bucket):
         if algorithm == "pytorch":
             from sagemaker.core.training.configs import SourceCode  # noqa: PLC0415
 
@@ -196,27 +176,20 @@ def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch"
                 hyperparameters={option_flag(name): value for name, value in options.items()},
                 **common,
             )
-            channels = [InputData(channel_name="train", data_source=images_uri)]
+            dataset_uri = upload_dataset(dataset, bucket, f"{dataset_prefix}/images", s3)
+            channels = [InputData(channel_name="train", data_source=dataset_uri)]
         else:
-            splits = split_dataset(dataset)  # the same seeded split as local training
-            manifests_prefix = f"{dataset_prefix}/manifests"
-            for name, samples in (("train", splits.train), ("validation", splits.validation)):
-                manifest = write_manifest(samples, dataset.root, Path(staging) / f"{name}.lst")
-                s3.upload_file(str(manifest), bucket, f"{manifests_prefix}/{name}/{name}.lst")
+            splits = split_dataset(dataset)  # the same seeded split as local training (test split not uploaded)
             trainer = ModelTrainer(
                 training_image=image_uris.retrieve(BUILTIN_IMAGE, region=region),
                 hyperparameters=builtin_hyperparameters(len(splits.train), epochs=options.get("epochs")),
                 **common,
             )
-            # Both image channels hold the whole dataset; the manifests say which image is in which split.
-            channels = [
-                InputData(channel_name="train", data_source=images_uri, content_type=IMAGE_CONTENT_TYPE),
-                InputData(channel_name="validation", data_source=images_uri, content_type=IMAGE_CONTENT_TYPE),
-                InputData(channel_name="train_lst", data_source=f"s3://{bucket}/{manifests_prefix}/train/",
-                          content_type=IMAGE_CONTENT_TYPE),
-                InputData(channel_name="validation_lst", data_source=f"s3://{bucket}/{manifests_prefix}/validation/",
-                          content_type=IMAGE_CONTENT_TYPE),
-            ]
+            uploaded = upload_builtin_input(splits, dataset.root, bucket,
+                                            f"{dataset_prefix}/builtin-{BUILTIN_IMAGE_SIZE}", s3, staging)
+            dataset_uri = uploaded.uri
+            channels = [InputData(channel_name=name, data_source=uri, content_type=IMAGE_CONTENT_TYPE)
+                        for name, uri in uploaded.channels.items()]
         trainer.train(input_data_config=channels, wait=wait, logs=wait)
     job_name = trainer._latest_training_job.training_job_name  # the SDK's documented handle on the job
     described = boto_session.client("sagemaker").describe_training_job(TrainingJobName=job_name)
@@ -224,7 +197,7 @@ def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch"
         f"{described['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output/model.tar.gz"
     )
     return TrainingJobResult(job_name=job_name, algorithm=algorithm, status=described["TrainingJobStatus"],
-                             dataset_uri=images_uri, model_data=model_data)
+                             dataset_uri=dataset_uri, model_data=model_data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,7 +308,13 @@ def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: b
 
     image_uri = inference_image(algorithm, boto_session.region_name, None if serverless else instance_type)
     model_name = f"{endpoint_name[:47]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with tempfile.TemporaryDirectory() as staging:
+    if serverless:
+        placement = {"inference_config": ServerlessInferenceConfig(memory_size_in_mb=memory_size_in_mb,
+                                                                   max_concurrency=max_concurrency)}
+    else:
+        placement = {"instance_type": instance_type, "initial_instance_count": 1}
+    # ModelBuilder validates the role (the caller's own when none is given) when it builds and deploys.
+    with tempfile.TemporaryDirectory() as staging, role_errors(location["bucket"]):
         source_code = None
         if algorithm == "pytorch":
             code_dir = write_serving_code(Path(staging) / CODE_DIR)
@@ -350,12 +329,7 @@ def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: b
             log_level=logging.INFO,
         )
         builder.build(model_name=model_name)
-    if serverless:
-        placement = {"inference_config": ServerlessInferenceConfig(memory_size_in_mb=memory_size_in_mb,
-                                                                   max_concurrency=max_concurrency)}
-    else:
-        placement = {"instance_type": instance_type, "initial_instance_count": 1}
-    builder.deploy(endpoint_name=endpoint_name, wait=wait, **placement)
+        builder.deploy(endpoint_name=endpoint_name, wait=wait, **placement)
     sagemaker_client = boto_session.client("sagemaker")
     tag_input_size(sagemaker_client, endpoint_name, size)
     described = sagemaker_client.describe_model(ModelName=model_name)
