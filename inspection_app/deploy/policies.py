@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..resource_settings import VERDICT_INDEX
+from chalicelib.results import VERDICT_INDEX
+
 from .names import FUNCTIONS, Names
 
 

@@ -11,7 +11,6 @@ from moto import mock_aws
 from inspection_app.deploy.cloudformation import STACK_CAPABILITIES, stack_outputs
 from inspection_app.deploy.names import FUNCTIONS, Names
 from inspection_app.resource_template import load_template, resource_template
-from inspection_app.resource_settings import DLQ_MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECONDS, TABLE_KEYS
 
 STACK = "quality-inspection-dev-resources"
 # Types in resources.yaml that moto's CloudFormation skips; cfn-lint checks their properties instead.
@@ -70,9 +69,10 @@ def test_queue_and_dead_letter_queue(stack):
     outputs = stack_outputs(description)
     sqs = boto3.client("sqs", region_name=REGION)
     attributes = sqs.get_queue_attributes(QueueUrl=outputs["UploadQueueUrl"], AttributeNames=["All"])["Attributes"]
-    assert int(attributes["VisibilityTimeout"]) == QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    declared = load_template(PROJECT_DIR / "statemachine" / "resources.yaml")["Resources"]["UploadQueue"]["Properties"]
+    assert int(attributes["VisibilityTimeout"]) == declared["VisibilityTimeout"]
     redrive = json.loads(attributes["RedrivePolicy"])
-    assert int(redrive["maxReceiveCount"]) == DLQ_MAX_RECEIVE_COUNT
+    assert int(redrive["maxReceiveCount"]) == 5
     dlq = sqs.get_queue_attributes(QueueUrl=outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"])
     assert redrive["deadLetterTargetArn"] == dlq["Attributes"]["QueueArn"]
     assert attributes["SqsManagedSseEnabled"] == "true"
@@ -82,7 +82,7 @@ def test_table_bucket_topic_and_state_machine(stack):
     description, _ = stack
     outputs = stack_outputs(description)
     table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=outputs["ResultsTableName"])["Table"]
-    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == list(TABLE_KEYS)
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [("product_id", "HASH"), ("inspection_key", "RANGE")]
     s3 = boto3.client("s3", region_name=REGION)
     encryption = s3.get_bucket_encryption(Bucket=outputs["UploadBucketName"])["ServerSideEncryptionConfiguration"]
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"

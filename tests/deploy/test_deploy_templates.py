@@ -9,15 +9,11 @@ import sys
 import pytest
 from deploy_helpers import PROJECT_DIR, lint_errors
 
+from chalicelib.results import VERDICT_INDEX
 from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS
 from inspection_app.deploy.merge_template import MERGE_TEMPLATE_COMMAND, merge_template_text
 from inspection_app.deploy.names import CLOUDFORMATION_NAMES, FUNCTIONS
 from inspection_app.resource_template import load_template, resource_template
-from inspection_app.resource_settings import (
-    DLQ_MAX_RECEIVE_COUNT,
-    QUEUE_VISIBILITY_TIMEOUT_SECONDS,
-    results_table_definition,
-)
 
 RESOURCES = PROJECT_DIR / "statemachine" / "resources.yaml"
 DEFINITION = PROJECT_DIR / "statemachine" / "inspection.asl.json"
@@ -44,22 +40,23 @@ def test_inlined_template_lints_clean_with_the_definition_validated(tmp_path):
     assert lint_errors(path) == []
 
 
-def test_queue_settings_agree_with_the_embedded_stack(template):
+def test_upload_queue_outlasts_the_starter_and_dead_letters_after_five_receives(template):
     queue = template["Resources"]["UploadQueue"]["Properties"]
-    assert queue["VisibilityTimeout"] == QUEUE_VISIBILITY_TIMEOUT_SECONDS
-    assert queue["RedrivePolicy"]["maxReceiveCount"] == DLQ_MAX_RECEIVE_COUNT
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["UploadDeadLetterQueue", "Arn"]}
     assert queue["SqsManagedSseEnabled"] is True
     # Lambda's guidance: at least six times the consuming function's timeout.
-    assert queue["VisibilityTimeout"] >= 6 * CONFIG["lambda_timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * CONFIG["lambda_functions"]["start_inspections"]["lambda_timeout"]
 
 
-def test_table_agrees_with_the_embedded_stack(template):
+def test_results_table_serves_a_products_history_and_verdicts_across_products(template):
     table = template["Resources"]["ResultsTable"]["Properties"]
-    local = results_table_definition("any")
-    assert table["KeySchema"] == local["KeySchema"]
-    assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == local["AttributeDefinitions"]
-    assert table["GlobalSecondaryIndexes"] == local["GlobalSecondaryIndexes"]
+    assert table["KeySchema"] == [{"AttributeName": "product_id", "KeyType": "HASH"},
+                                  {"AttributeName": "inspection_key", "KeyType": "RANGE"}]
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == VERDICT_INDEX  # the name the store queries
+    assert index["KeySchema"] == [{"AttributeName": "verdict", "KeyType": "HASH"},
+                                  {"AttributeName": "inspection_key", "KeyType": "RANGE"}]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
