@@ -7,6 +7,8 @@ from pathlib import Path
 
 from chalice.config import Config
 
+from .errors import InputError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STATE_MACHINE_DEFINITION = PROJECT_DIR / "statemachine" / "inspection.asl.json"
 
@@ -24,7 +26,8 @@ def stage_config(stage: str, chalice_app=None) -> Config:
     """Chalice's own view of `.chalice/config.json` for `stage` (environment variables merged)."""
     config_from_disk = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
     if stage not in config_from_disk.get("stages", {}):
-        raise SystemExit(f"Stage {stage!r} is not defined in .chalice/config.json.")
+        raise InputError(f"Stage {stage!r} is not defined in .chalice/config.json; use one of "
+                         f"{', '.join(config_from_disk.get('stages', {}))}, or add it there.")
     return Config(
         chalice_stage=stage,
         config_from_disk=config_from_disk,

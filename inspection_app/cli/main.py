@@ -9,7 +9,6 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from training.errors import TrainingInputError
 
 from ..errors import InputError, UserError
-from ..stack.access import ReadyFileError
 from .deploy_commands import add_deploy_commands
 from .inspection_commands import add_inspection_commands
 from .model_commands import add_model_commands
@@ -38,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as error:
         return _fail(str(error), error.exit_code)
-    # Packages that cannot depend on inspection_app have their own bases for what the user must fix.
-    except (TrainingInputError, ReadyFileError) as error:
+    # training cannot depend on inspection_app: it has its own base for what the user must fix.
+    except TrainingInputError as error:
         return _fail(str(error), InputError.exit_code)
     except NoCredentialsError:
         return _fail(NO_CREDENTIALS, UserError.exit_code)

@@ -7,10 +7,10 @@ import json
 import threading
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, UserError
 from ..local_pipeline import load_predictor, running_stack
 from ..stack.access import local_client, read_ready_file
-from ..stack.faults import add_fault_command
+from ..stack.faults import CONTROL_PATH, ERRORS, MAX_SECONDS, SERVICES, validate
 
 
 def cmd_demo(args) -> int:
@@ -79,6 +79,37 @@ def _parked_queue(args):
             outputs["StateMachineArn"])
 
 
+def cmd_fault(args) -> int:
+    import requests  # noqa: PLC0415 - only the command needs it
+
+    service, seconds, mode = validate(args.service, args.seconds, args.mode)
+    aws_url = read_ready_file(args.ready_file)["aws_url"]
+    try:
+        response = requests.post(f"{aws_url}{CONTROL_PATH}", json={"service": service, "seconds": seconds,
+                                                                    "mode": mode}, timeout=10)
+        fault = response.json() if response.headers.get("Content-Type") == "application/json" else {}
+    except requests.RequestException as error:
+        reason = "connection refused" if isinstance(error, requests.ConnectionError) else type(error).__name__
+        raise UserError(f"no embedded stack answers at {aws_url} ({reason}); is `inspection-app up "
+                        f"--ready-file {args.ready_file}` still running?") from None
+    if response.status_code != 200 or "until" not in fault:
+        raise UserError(f"{aws_url} refused the fault: {fault.get('message') or response.status_code}")
+    answer = ERRORS[service] if mode == "error" else "connections closed without an answer"
+    print(f"{service} fails for {seconds:g} s ({answer}) until {fault['until']}")
+    return 0
+
+
+def _add_fault_command(commands) -> None:
+    fault = commands.add_parser("fault", help="make one service of a running embedded stack fail for a while")
+    fault.add_argument("service", metavar="SERVICE", help=f"the service that fails: {', '.join(SERVICES)}")
+    fault.add_argument("--seconds", required=True, metavar="N", help=f"how long it fails (at most {MAX_SECONDS})")
+    fault.add_argument("--ready-file", required=True, metavar="FILE",
+                       help="the file `inspection-app up --ready-file FILE` wrote")
+    fault.add_argument("--mode", default="error", metavar="error|close",
+                       help="error (default): the service's AWS outage error; close: drop connections unanswered")
+    fault.set_defaults(func=cmd_fault)
+
+
 def add_stack_commands(commands) -> None:
     demo = commands.add_parser("demo", help="train the demo model if needed, run the pipeline on held-out photos")
     demo.add_argument("--retrain", action="store_true", help="train the demo model again even if one is cached")
@@ -93,7 +124,7 @@ def add_stack_commands(commands) -> None:
                          "12 minutes (to rehearse long outages quickly with `inspection-app fault`)")
     up.set_defaults(func=cmd_up)
 
-    add_fault_command(commands)
+    _add_fault_command(commands)
 
     redrive = commands.add_parser("redrive", help="store the verdicts parked while the results store was down")
     where = redrive.add_mutually_exclusive_group(required=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import InputError
+
 LOCAL_REGION = "us-east-1"
 # Dummy credentials: requests are signed, nothing checks them, and no real account is reachable.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "aws_session_token": "local"}
 
 
-class ReadyFileError(ValueError):
+class ReadyFileError(InputError):
     """The ready file is missing or is not one `inspection-app up --ready-file` wrote; the message says so."""
 
 

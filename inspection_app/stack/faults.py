@@ -20,7 +20,6 @@ import json
 import math
 import re
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -30,7 +29,7 @@ from urllib.parse import parse_qs
 
 from chalicelib.logs import log
 
-from .access import ReadyFileError, read_ready_file
+from ..errors import InputError
 
 SERVICES = ("model", "dynamodb", "s3", "sns")
 MODES = ("error", "close")
@@ -50,7 +49,7 @@ ERRORS = {
 }
 
 
-class FaultError(ValueError):
+class FaultError(InputError, ValueError):
     """A fault request that cannot be honoured; the message is one line for the user."""
 
 
@@ -304,42 +303,3 @@ def control_middleware(table: FaultTable, wsgi_app):
         return _json(start_response, "200 OK", fault.as_json())
 
     return application
-
-
-# ---- `inspection-app fault` ----------------------------------------------------------------------
-
-def cmd_fault(args) -> int:
-    import requests  # noqa: PLC0415 - only the command needs it
-
-    try:
-        service, seconds, mode = validate(args.service, args.seconds, args.mode)
-        aws_url = read_ready_file(args.ready_file)["aws_url"]
-    except (FaultError, ReadyFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
-        response = requests.post(f"{aws_url}{CONTROL_PATH}", json={"service": service, "seconds": seconds,
-                                                                    "mode": mode}, timeout=10)
-        fault = response.json() if response.headers.get("Content-Type") == "application/json" else {}
-    except requests.RequestException as error:
-        reason = "connection refused" if isinstance(error, requests.ConnectionError) else type(error).__name__
-        print(f"error: no embedded stack answers at {aws_url} ({reason}); is `inspection-app up "
-              f"--ready-file {args.ready_file}` still running?", file=sys.stderr)
-        return 1
-    if response.status_code != 200 or "until" not in fault:
-        print(f"error: {aws_url} refused the fault: {fault.get('message') or response.status_code}", file=sys.stderr)
-        return 1
-    answer = ERRORS[service] if mode == "error" else "connections closed without an answer"
-    print(f"{service} fails for {seconds:g} s ({answer}) until {fault['until']}")
-    return 0
-
-
-def add_fault_command(commands) -> None:
-    fault = commands.add_parser("fault", help="make one service of a running embedded stack fail for a while")
-    fault.add_argument("service", metavar="SERVICE", help=f"the service that fails: {', '.join(SERVICES)}")
-    fault.add_argument("--seconds", required=True, metavar="N", help=f"how long it fails (at most {MAX_SECONDS})")
-    fault.add_argument("--ready-file", required=True, metavar="FILE",
-                       help="the file `inspection-app up --ready-file FILE` wrote")
-    fault.add_argument("--mode", default="error", metavar="error|close",
-                       help="error (default): the service's AWS outage error; close: drop connections unanswered")
-    fault.set_defaults(func=cmd_fault)

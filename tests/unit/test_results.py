@@ -1,6 +1,5 @@
 """chalicelib.results: storing verdicts in DynamoDB and reading a product's history."""
 import copy
-import hashlib
 from decimal import Decimal
 
 import pytest
