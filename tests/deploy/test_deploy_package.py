@@ -54,6 +54,16 @@ def test_every_function_has_its_own_role_with_the_stage_policy_file(packaged):
     assert "DefaultRole" not in resources  # autogen_policy is off
 
 
+def test_every_function_is_traced_by_lambda_and_may_send_its_traces(packaged):
+    # Lambda's active tracing (the stage's "xray": true), not the X-Ray SDK in the bundle; its role may write.
+    resources = packaged["plain"]["Resources"]
+    for handler, logical_id in FUNCTION_LOGICAL_IDS.items():
+        assert resources[logical_id]["Properties"]["Tracing"] == "Active", handler
+    for handler, policy in function_policies(CLOUDFORMATION_NAMES).items():
+        traces = [statement for statement in policy["Statement"] if statement["Sid"] == "SendTraces"]
+        assert traces and set(traces[0]["Action"]) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, handler
+
+
 def test_routes_require_an_api_key_and_keep_cors_preflight_open(packaged):
     swagger = packaged["plain"]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     assert swagger["securityDefinitions"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
