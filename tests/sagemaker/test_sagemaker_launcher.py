@@ -235,10 +235,10 @@ def test_sagemaker_deploy_and_inspection_app_deploy_accept_the_same_endpoint_nam
     class PastTheName(Exception):
         pass
 
-    def aws_session(*args, **kwargs):  # the launcher's first step after checking its arguments
+    def sdk_session(*args, **kwargs):  # the launcher's first step after checking its arguments
         raise PastTheName
 
-    monkeypatch.setattr(launcher, "aws_session", aws_session)
+    monkeypatch.setattr(launcher, "sdk_session", sdk_session)
     try:
         launcher.deploy_endpoint(MODEL_DATA, name, role=ROLE)
     except PastTheName:
@@ -259,7 +259,7 @@ def test_given_no_region_anywhere_then_the_launcher_asks_for_one(monkeypatch, tm
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     with pytest.raises(launcher.LauncherError, match="--region"):
-        launcher.aws_session()
+        launcher.sdk_session()
 
 
 def test_given_options_only_our_training_code_takes_then_a_builtin_job_is_refused_before_any_upload(aws, dataset):

@@ -84,10 +84,10 @@ class EndpointResult:
     input_size: int  # the model's, also the endpoint's INPUT_SIZE_TAG
 
 
-def aws_session(session: boto3.Session | None = None, region: str | None = None,
-                profile: str | None = None) -> boto3.Session:
-    """A boto3 session with a region, or LauncherError."""
-    session = session or boto3.Session(profile_name=profile, region_name=region)
+def sdk_session(session: boto3.Session | None = None) -> boto3.Session:
+    """The caller's session (the CLI builds it with inspection_app.aws_session; else boto3's default chain),
+    checked for a region, or LauncherError."""
+    session = session or boto3.Session()
     if not session.region_name:
         raise LauncherError("No AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION.")
     # sagemaker.serve builds a boto3 client when it is imported, from the default region only.
@@ -140,7 +140,7 @@ def train_job(dataset_dir, bucket: str, role: str, *, algorithm: str = "pytorch"
         flags = ", ".join(f"--{option_flag(name)}" for name in unsupported)
         raise LauncherError(f"{flags}: the built-in algorithm takes only --epochs; the other training options "
                             "are for --algorithm pytorch")
-    boto_session = aws_session(session)
+    boto_session = sdk_session(session)
     from sagemaker.core import image_uris  # noqa: PLC0415 - optional extra
     from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig  # noqa: PLC0415
     from sagemaker.train import ModelTrainer  # noqa: PLC0415
@@ -300,7 +300,7 @@ def deploy_endpoint(model_data_s3_uri: str, endpoint_name: str, *, serverless: b
                             f"not {model_data_s3_uri!r}")
     if problem := endpoint_name_problem(endpoint_name):  # the rule `inspection-app deploy` checks too
         raise LauncherError(problem)
-    boto_session = aws_session(session)
+    boto_session = sdk_session(session)
     size = model_input_size(model_data_s3_uri, algorithm, boto_session, input_size)  # before anything is made
     from sagemaker.core.inference_config import ServerlessInferenceConfig  # noqa: PLC0415 - optional extra
     from sagemaker.core.training.configs import SourceCode  # noqa: PLC0415
