@@ -17,22 +17,29 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
-def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false-positive rate, true-positive rate) at every distinct threshold, from (0,0) to (1,1)."""
+def _counts_at_thresholds(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(true positives, false positives) when every image scoring at least each distinct score, highest first,
+    is called defective; and the numbers of positives and negatives. A threshold takes all of a run of tied
+    scores or none of it, so the curves do not depend on the order the tied images come in."""
     order = np.argsort(-scores, kind="stable")
     positive = labels[order] == DEFECTIVE
-    tpr = np.concatenate([[0], np.cumsum(positive) / max(1, positive.sum())])
-    fpr = np.concatenate([[0], np.cumsum(~positive) / max(1, (~positive).sum())])
+    last_of_each_score = np.r_[np.flatnonzero(np.diff(scores[order])), len(order) - 1]
+    return (np.cumsum(positive)[last_of_each_score], np.cumsum(~positive)[last_of_each_score],
+            int(positive.sum()), int((~positive).sum()))
+
+
+def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rate, true-positive rate) at every distinct threshold, from (0,0) to (1,1)."""
+    true_positives, false_positives, positives, negatives = _counts_at_thresholds(scores, labels)
+    tpr = np.concatenate([[0], true_positives / max(1, positives)])
+    fpr = np.concatenate([[0], false_positives / max(1, negatives)])
     return fpr, tpr
 
 
 def precision_recall_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-scores, kind="stable")
-    positive = labels[order] == DEFECTIVE
-    true_positives = np.cumsum(positive)
-    recall = true_positives / max(1, positive.sum())
-    precision = true_positives / np.arange(1, len(positive) + 1)
-    return recall, precision
+    """(recall, precision) at every distinct threshold, highest threshold first."""
+    true_positives, false_positives, positives, _ = _counts_at_thresholds(scores, labels)
+    return true_positives / max(1, positives), true_positives / (true_positives + false_positives)
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, classes, threshold: float) -> dict:
