@@ -130,6 +130,30 @@ def test_given_a_greyscale_image_when_prepared_then_grey_stays_grey_in_rgb():
     assert (decoded.getpixel((2, 2)), decoded.getpixel((30, 2))) == ((90, 90, 90), (170, 170, 170))
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_given_an_rgb_photo_already_of_the_input_size_when_prepared_then_its_own_bytes_go_to_the_model(fmt):
+    # Nothing to turn, convert or resize: decoding the upload gives the model exactly the pixels a re-encode would.
+    data = encode_image(part_photo(32, 32), fmt)
+    assert prepared(data, input_size=32).body == data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        encode_image(part_photo(40, 40), "PNG"),  # another size: resized
+        encode_image(part_photo(32, 32).convert("L"), "PNG"),  # greyscale: converted to RGB
+        with_orientation(quadrant_image(32, 32), 6, "JPEG"),  # to be turned
+        encode_image(part_photo(32, 32), "BMP"),  # not a format the bytes are passed on in
+    ],
+    ids=["other-size", "grey", "rotated", "bmp"],
+)
+def test_given_a_photo_that_needs_work_when_prepared_then_the_model_gets_a_new_rgb_png(data):
+    image = prepared(data, input_size=32)
+    assert image.body != data
+    decoded = model_input(image)
+    assert (decoded.format, decoded.mode, decoded.size) == ("PNG", "RGB", (32, 32))
+
+
 # --- EXIF orientation ---------------------------------------------------------------------------------
 
 
