@@ -3,7 +3,7 @@ import os
 
 from chalice import BadRequestError, Chalice, Response
 
-from chalicelib import inspection, observability, reinspection, starter, uploads
+from chalicelib import inspection, observability, reinspection, result_wait, starter, uploads
 from chalicelib.api_errors import error_response, middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
@@ -81,9 +81,19 @@ def get_results(product_id):
     try:
         if product_id != UNMATCHED_PRODUCT_ID:  # reserved: uploads whose key names no product
             validate_product_id(product_id)
-        return product_results(_results_store(Settings.from_env()), product_id)
+        settings = Settings.from_env()
+        # ?key=<upload key>&wait=<0..20 s>: wait for that upload's result (chalicelib/result_wait.py)
+        wait = result_wait.read_wait_request(app.current_request.query_params, product_id, settings.upload_prefix)
+        if wait is None:
+            return product_results(_results_store(settings), product_id)
+        answer = result_wait.wait_for_result(
+            _results_store(settings), product_id, wait,
+            seconds_left=lambda: app.lambda_context.get_remaining_time_in_millis() / 1000)
+        return Response(body=answer["body"], status_code=answer["status_code"])
     except InvalidProductId as error:
         return error_response(400, "InvalidProductId", str(error))
+    except result_wait.InvalidResultsRequest as error:
+        return error_response(400, "InvalidResultsRequest", str(error))
     except ProductNotFound as error:
         return error_response(404, "ProductNotFound", str(error))
     except ResultsStoreUnavailable:

@@ -25,6 +25,8 @@ class ResultsStore(Protocol):
 
     def history(self, product_id: str, limit: int = HISTORY_LIMIT) -> list[dict]: ...
 
+    def result_for_key(self, product_id: str, key: str, not_before: str | None = None) -> dict | None: ...
+
     def with_verdict(self, verdict: str, since: str, limit: int, product_id: str | None = None) -> list[dict]: ...
 
     def mark_reinspected(self, record: dict, reinspection_id: str) -> None: ...
@@ -116,6 +118,33 @@ class DynamoDbResultsStore:
         except (ClientError, BotoCoreError) as error:
             raise ResultsStoreUnavailable(f"reading the results of {product_id}: {error}") from None
         return [self._record(item) for item in response["Items"]]
+
+    def result_for_key(self, product_id: str, key: str, not_before: str | None = None) -> dict | None:
+        """The newest result of the upload `key` (a reinspection's, if any), read consistently; None if none yet.
+
+        Only the product's results from `not_before` (an inspection_key prefix) on are read, if given."""
+        condition = "product_id = :p" + (" AND inspection_key >= :since" if not_before else "")
+        values = {":p": {"S": product_id}, ":key": {"S": key}, **({":since": {"S": not_before}} if not_before else {})}
+        start = None
+        try:
+            while True:
+                page = self._client.query(
+                    TableName=self._table,
+                    KeyConditionExpression=condition,
+                    FilterExpression="#key = :key",
+                    ExpressionAttributeNames={"#key": "key"},  # a reserved word
+                    ExpressionAttributeValues=values,
+                    ConsistentRead=True,
+                    ScanIndexForward=False,
+                    **({"ExclusiveStartKey": start} if start else {}),
+                )
+                if page["Items"]:
+                    return self._record(page["Items"][0])
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return None
+        except (ClientError, BotoCoreError) as error:
+            raise ResultsStoreUnavailable(f"reading the result of {key}: {error}") from None
 
     def with_verdict(self, verdict: str, since: str, limit: int, product_id: str | None = None) -> list[dict]:
         """Up to `limit` results with `verdict` (of one product, if given) whose key time is `since` or

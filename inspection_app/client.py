@@ -7,6 +7,8 @@ from pathlib import Path
 
 import requests
 
+from chalicelib.result_wait import MAX_WAIT_SECONDS
+
 from .errors import InputError, UserError
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".tif": "image/tiff",
@@ -57,8 +59,9 @@ class ApiClient:
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
         """The API's JSON answer; ApiError with its message when it refuses, or when nothing answers."""
+        kwargs.setdefault("timeout", self._timeout)
         try:
-            response = self._http.request(method, f"{self._base}{path}", timeout=self._timeout, **kwargs)
+            response = self._http.request(method, f"{self._base}{path}", **kwargs)
         except requests.RequestException as error:
             raise ApiError(0, f"no answer from the API at {self._base} ({type(error).__name__}); is it running, "
                               "and is --api its URL?") from None
@@ -96,25 +99,33 @@ class ApiClient:
             raise ApiError(response.status_code, f"upload of {path.name} refused by storage: {response.text[:200]}")
         return upload
 
-    def wait_for_result(self, product_id: str, key: str, *, timeout: float = 120,
-                        first_interval: float = 0.05, max_interval: float = 1.0) -> dict:
-        """The stored result for the upload `key`, polling `GET /results/{product_id}`.
+    def wait_for_result(self, product_id: str, key: str, *, timeout: float = 120, wait: float = MAX_WAIT_SECONDS,
+                        retry_interval: float = 1.0) -> dict:
+        """The stored result for the upload `key`: `GET /results/{product_id}?key=...&wait=...` answers it as soon
+        as it is stored (one request in the common case); a 202 "pending" after the wait is asked again.
 
-        Polls quickly at first (a local stack answers in a fraction of a second), then backs off so that
-        many waiting clients stay within a deployed API's usage-plan rate."""
+        Throttling and server hiccups are asked again after `retry_interval`. An API without the wait (it answers
+        the product's history, or 404 before the first result) is polled at that interval instead."""
         deadline = time.monotonic() + timeout
-        interval = first_interval
-        while time.monotonic() < deadline:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no result for {key} after {timeout:.0f} s")
+            seconds = max(0, min(wait, int(left)))
             try:
-                for result in self.results(product_id)["history"]:
-                    if result["key"] == key:
-                        return result
+                body = self._call("GET", f"/results/{product_id}", params={"key": key, "wait": seconds},
+                                  timeout=seconds + self._timeout)
             except ApiError as error:
                 if error.status != 404 and error.status not in _RETRIED_STATUSES:
                     raise
-            time.sleep(interval)
-            interval = min(interval * 1.5, max_interval)
-        raise TimeoutError(f"no result for {key} after {timeout:.0f} s")
+                body = {}
+            if "result" in body:
+                return body["result"]
+            found = [result for result in body.get("history", []) if result.get("key") == key]
+            if found:
+                return found[0]
+            if body.get("status") != "pending" or seconds == 0:  # not a long wait: pause before asking again
+                time.sleep(min(retry_interval, max(0.0, deadline - time.monotonic())))
 
     def inspect(self, path: Path, product_id: str | None = None, *, timeout: float = 120) -> Inspection:
         """Upload `path` (product id: the file's stem) and wait until its verdict is stored."""

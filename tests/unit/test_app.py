@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,48 @@ def test_given_stored_results_when_asked_then_200_with_latest_and_history(client
     assert body["latest"]["verdict"] == "defective"
     assert [entry["verdict"] for entry in body["history"]] == ["defective", "defect_free"]
     assert body["latest"]["confidence"] == 0.9
+
+
+def _store_result_of(clients, key=KEY, verdict="defect_free"):
+    uploaded_at = "2024-05-14T09:21:08.000Z"
+    DynamoDbResultsStore(clients.dynamodb, LOCAL_TABLE).put(
+        {"product_id": "PCB-0042", "inspection_key": inspection_key(uploaded_at, "PCB-0042-x"),
+         "inspection_id": "PCB-0042-x", "uploaded_at": uploaded_at, "key": key, "verdict": verdict})
+
+
+def test_given_the_uploads_result_stored_when_waited_for_then_200_with_that_result(client, clients):
+    # GIVEN the stored result of an upload
+    _store_result_of(clients)
+    # WHEN a client waits for it with one request
+    response = client.http.get(f"/results/PCB-0042?key={KEY}&wait=20")
+    # THEN it gets that result at once
+    assert response.status_code == 200
+    assert response.json_body["key"] == KEY
+    assert response.json_body["result"]["verdict"] == "defect_free"
+
+
+def test_given_no_result_yet_when_the_wait_runs_out_then_202_pending(client, clients):
+    # GIVEN no result
+    # WHEN a client waits 0.3 s
+    started = time.monotonic()
+    response = client.http.get(f"/results/PCB-0042?key={KEY}&wait=0.3")
+    # THEN it is told to ask again, after the wait
+    assert response.status_code == 202
+    assert response.json_body["status"] == "pending"
+    assert 0.3 <= time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("query", [
+    "key=uploads/PCB-0043/20240514T092107532000Z-0a1b2c3d.jpg",  # another product's upload
+    f"key={KEY}&wait=21",
+    f"key={KEY}&wait=soon",
+    "wait=5",
+])
+def test_given_a_bad_key_or_wait_when_waited_then_400_json(client, clients, query):
+    response = client.http.get(f"/results/PCB-0042?{query}")
+    assert response.status_code == 400
+    assert response.json_body["error"] == "InvalidResultsRequest"
+    assert response.json_body["message"]
 
 
 # --- the Lambda functions -------------------------------------------------------------------------------
