@@ -4,12 +4,13 @@ from __future__ import annotations
 import os
 
 import requests
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
 from .background import BackgroundServer
 from .faults import FaultTable, aws_service, control_middleware, fault_middleware
 from .lambda_dispatch import LambdaDispatcher, lambda_middleware
+from . import moto_shim
 from .s3_event_fields import install as install_s3_event_fields
 
 from .access import LOCAL_CREDENTIALS, LOCAL_REGION
@@ -33,7 +34,8 @@ class LocalAws(BackgroundServer):
 
     def __init__(self, dispatcher: LambdaDispatcher, host: str = "127.0.0.1", port: int = 0,
                  faults: FaultTable | None = None):
-        app = lambda_middleware(dispatcher, DomainDispatcherApplication(create_backend_app))
+        moto_shim.install()  # what moto recomputes for every request, computed once (see moto_shim)
+        app = lambda_middleware(dispatcher, moto_shim.FastDispatcher(create_backend_app))
         # Injected outages (DynamoDB, SNS, S3 reads) answer before moto; /_inspection/faults controls them.
         self.faults = faults or FaultTable()
         app = control_middleware(self.faults, fault_middleware(self.faults, app, aws_service))

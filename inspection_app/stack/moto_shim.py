@@ -1,0 +1,130 @@
+"""What moto (5.2.x) redoes for every request, done once, from our side: no fork, no patched file.
+
+Measured with py-spy under load (docs: /work/shared/design/embedded-stack.md), one moto server spends on
+work whose answer never changes while it runs:
+
+- `FastDispatcher`: moto's `DomainDispatcherApplication` works out the backend of every request under one
+  lock (it lists moto's package folder with `os.listdir` + `isdir` each time, then matches ~300 URL patterns);
+  for a SigV4-signed request the backend depends only on the signing service (and the X-Amz-Target prefix),
+  so the answer is remembered per (service, target prefix). Unsigned and SigV2 requests (pre-signed POSTs)
+  still take moto's own way.
+- `cached_moto_modules`: the folder listing is made once.
+- `install_client_cache`: the Step Functions interpreter creates a new boto3 client (and so a new TCP
+  connection) for every task (`asl/utils/boto_client.py: boto_client_for`); one client per region and
+  service (and moto port) is kept instead, with the same configuration (no retries, the same timeouts) and a connection pool
+  big enough for every execution at once.
+- The interpreter logs an ERROR for every `IsPresent` check that finds nothing (the Choice of a fresh
+  execution); those lines are dropped, every other error is kept.
+
+`install()` applies all of them; it is idempotent. tests/stack/test_moto_shim.py holds each to moto's own
+answer.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import sys
+import threading
+
+from moto import backends
+from moto.settings import moto_server_port
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+from .faults import signing_service
+
+# Signing services whose backend is the same for every request (S3 only on its path-style object API).
+_MEMO_SERVICES = frozenset({"sqs", "sns", "dynamodb", "states", "cloudformation", "s3"})
+_INTERPRETER_CLIENTS = "moto.stepfunctions.parser.asl.utils.boto_client"
+_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+_POOL_CONNECTIONS = 64
+# The interpreter's task modules the state machine uses (Lambda, DynamoDB, SNS, SQS integrations).
+_TASK_MODULES = ("lambda_eval_utils", "service.state_task_service_dynamodb", "service.state_task_service_sns",
+                 "service.state_task_service_sqs")
+
+
+class FastDispatcher(DomainDispatcherApplication):
+    """moto's host dispatcher, remembering the backend app of each (signing service, target prefix)."""
+
+    def __init__(self, create_app):
+        super().__init__(create_app)
+        self._memo: dict[tuple, object] = {}
+
+    def get_application(self, environ):
+        key = _dispatch_key(environ)
+        if key is None:
+            return super().get_application(environ)
+        app = self._memo.get(key)
+        if app is None:
+            app = self._memo[key] = super().get_application(environ)
+        return app
+
+
+def _dispatch_key(environ) -> tuple | None:
+    """What decides the backend of a SigV4-signed request of the services the stack uses; None: ask moto."""
+    path = environ.get("PATH_INFO", "")
+    if not environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-") or path.startswith(("/moto-api", "/v2018")):
+        return None
+    service = signing_service(environ)
+    if service not in _MEMO_SERVICES:
+        return None
+    return service, environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _moto_modules() -> tuple[str, ...]:
+    return tuple(_original_moto_modules())
+
+
+_original_moto_modules = backends.list_of_moto_modules
+
+
+def cached_moto_modules():
+    """moto's list of its service packages, listed once (it cannot change while the server runs)."""
+    return _moto_modules()
+
+
+def client_cache(create):
+    """`create(region, service, state_credentials)` made once per (region, service, moto port): boto3 clients
+    are thread-safe, and the interpreter's own ignore `state_credentials` (always dummy keys). The port is part
+    of the key because a later server in the same process (tests) listens on another one."""
+    clients: dict[tuple, object] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region, service, state_credentials=None):
+        key = (region, service, moto_server_port())
+        client = clients.get(key)
+        if client is None:
+            with lock:  # boto3's default session is not thread-safe while it creates clients
+                client = clients.get(key) or create(region, service, state_credentials)
+                client.meta.config.max_pool_connections = _POOL_CONNECTIONS
+                clients[key] = client
+        return client
+
+    boto_client_for.original = create
+    return boto_client_for
+
+
+def install_client_cache() -> None:
+    """Every module of the interpreter that imported `boto_client_for` uses the caching one."""
+    module = importlib.import_module(_INTERPRETER_CLIENTS)
+    original = getattr(module.boto_client_for, "original", module.boto_client_for)
+    cached = module.boto_client_for if hasattr(module.boto_client_for, "original") else client_cache(original)
+    module.boto_client_for = cached
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions") and getattr(loaded, "boto_client_for", None) is original:
+            loaded.boto_client_for = cached
+
+
+def _not_a_missing_optional_path(record: logging.LogRecord) -> bool:
+    return "NoSuchJsonPathError" not in record.getMessage()
+
+
+def install() -> None:
+    backends.list_of_moto_modules = cached_moto_modules
+    for module in _TASK_MODULES:  # they import the client factory by name: loaded first, each one is switched
+        importlib.import_module(f"moto.stepfunctions.parser.asl.component.state.exec.state_task.{module}")
+    install_client_cache()
+    logger = logging.getLogger(_INTERPRETER_LOGGER)
+    if _not_a_missing_optional_path not in logger.filters:
+        logger.addFilter(_not_a_missing_optional_path)
