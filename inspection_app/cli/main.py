@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from training.errors import TrainingInputError
 
 from ..errors import InputError, UserError
+from .cost_commands import add_cost_commands
 from .deploy_commands import add_deploy_commands
 from .inspection_commands import add_inspection_commands
 from .model_commands import add_model_commands
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inspection_commands(commands)
     add_deploy_commands(commands)
     add_sagemaker_commands(commands)
+    add_cost_commands(commands)
     return parser
 
 
