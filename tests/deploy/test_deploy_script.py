@@ -208,6 +208,9 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
         assert template.startswith('{"error": "%s", "message": ' % code), response_type
         if status:
             assert responses[response_type]["statusCode"] == status
+        # A browser can read why (bad key, throttled) instead of reporting a CORS failure.
+        assert responses[response_type]["responseParameters"] == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}, response_type
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
     assert json.loads(gateway_response_template("NotFound", "No route.")) == {
         "error": "NotFound", "message": "No route."}
