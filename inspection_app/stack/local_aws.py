@@ -10,6 +10,7 @@ from werkzeug.serving import make_server
 from .background import BackgroundServer
 from .faults import FaultTable, aws_service, control_middleware, fault_middleware
 from .lambda_dispatch import LambdaDispatcher, lambda_middleware
+from .s3_post_policy import post_policy_middleware
 from . import moto_shim
 from .s3_event_fields import install as install_s3_event_fields
 
@@ -36,6 +37,8 @@ class LocalAws(BackgroundServer):
                  faults: FaultTable | None = None):
         moto_shim.install()  # what moto recomputes for every request, computed once (see moto_shim)
         app = lambda_middleware(dispatcher, moto_shim.FastDispatcher(create_backend_app))
+        # moto stores any POST upload; S3 checks the form's policy, signature and field order first.
+        app = post_policy_middleware(app, LOCAL_CREDENTIALS)
         # Injected outages (DynamoDB, SNS, S3 reads) answer before moto; /_inspection/faults controls them.
         self.faults = faults or FaultTable()
         app = control_middleware(self.faults, fault_middleware(self.faults, app, aws_service))
