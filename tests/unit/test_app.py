@@ -313,6 +313,26 @@ def test_given_a_classification_when_record_verdict_invoked_then_stored_alert_re
     assert results["latest"]["threshold"] == 0.75  # CONFIDENCE_THRESHOLD of config.json
 
 
+def test_given_a_version_retried_when_classified_and_recorded_twice_then_that_version_is_read_and_stored_once(
+    client, clients, model
+):
+    # GIVEN a versioned bucket where the key was overwritten after the upload the event names
+    clients.s3.put_bucket_versioning(Bucket=LOCAL_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    version = clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes())["VersionId"]
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=b"overwritten, not a photo")
+    model.add_response("invoke_endpoint", invoke_endpoint_response([0.05, 0.95]))
+    state = {**task_input(), "version_id": version}
+    state["classification"] = client.lambda_.invoke("classify_image", state).payload
+    # WHEN the record task runs twice (Step Functions retried it after a lost answer)
+    first = client.lambda_.invoke("record_verdict", state).payload
+    again = client.lambda_.invoke("record_verdict", state).payload
+    # THEN the named version was judged, and the second run answers what the first stored
+    assert state["classification"]["status"] == "classified"
+    assert again == first and first["verdict"] == "defective"
+    stored = client.http.get("/results/PCB-0042").json_body
+    assert stored["count"] == 1 and stored["latest"]["version_id"] == version
+
+
 def test_given_a_caught_failure_when_record_verdict_invoked_then_an_error_result_is_served(client):
     state = task_input()
     state["failure"] = {
