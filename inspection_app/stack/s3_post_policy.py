@@ -252,7 +252,8 @@ def check_post(fields: list[tuple[str, str]], file: bytes | None, after_file: bo
 
 def _post_object_bucket(environ) -> str | None:
     """The bucket of a POST Object request (multipart form to `/<bucket>`), None for every other request."""
-    if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
+    # Any query string too: a multipart body to a bucket is always POST Object, and moto would store it.
+    if environ.get("REQUEST_METHOD") != "POST":
         return None
     if not environ.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data"):
         return None

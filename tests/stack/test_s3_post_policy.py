@@ -156,8 +156,10 @@ def test_given_the_1_byte_minimum_when_0_bytes_are_posted_then_entity_too_small(
     assert not is_stored(stack, upload["key"])
 
 
-def test_given_a_garbage_signature_when_posted_then_signature_does_not_match(stack):
+@pytest.mark.parametrize("query", ["", "?x-id=PostObject"])  # a query string does not skip the checks
+def test_given_a_garbage_signature_when_posted_then_signature_does_not_match(stack, query):
     upload = upload_for(stack)
+    upload["url"] += query
     response = post(upload, fields={**upload["fields"], "x-amz-signature": "0" * 64})
     assert s3_error(response)[:2] == (403, "SignatureDoesNotMatch")
     assert not is_stored(stack, upload["key"])
