@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 
 import boto3
 import pytest
@@ -81,6 +82,11 @@ class LogLines:
 @pytest.fixture(autouse=True)
 def log_lines():
     """chalicelib's JSON lines go to a fresh buffer per test, then back to stdout."""
+    handler = logs.logger.logger_handler
+    if getattr(handler.stream, "closed", False):
+        # The capture of an earlier pytest session in this process (`make mutation` runs several): replacing
+        # a closed stream flushes it first, which raises.
+        handler.stream = sys.__stdout__
     stream = io.StringIO()
     logs.configure(stream)
     yield LogLines(stream)

@@ -156,6 +156,22 @@ def test_given_the_same_state_recorded_twice_when_retried_then_one_stored_result
     assert len(stored_items(store)) == 1
 
 
+def test_given_a_retry_that_would_decide_otherwise_when_recorded_then_answer_and_alert_are_the_stored_ones(
+    store, settings
+):
+    # The first attempt stored 0.92 (its answer was lost); a redriven retry carries 0.97 for the same inspection.
+    first = record_verdict(after_classification("defective", 0.92), settings, store)
+    again = record_verdict(after_classification("defective", 0.97), settings, store)
+    assert "Confidence: 0.9200" in again["alert"]["message"]
+    assert again == first
+
+
+def test_given_a_retry_of_a_stored_verdict_when_recorded_then_its_verdict_decides_not_the_new_state(store, settings):
+    record_verdict(after_classification("defective", 0.92), settings, store)
+    again = record_verdict(after_classification("defect_free", 0.99), settings, store)
+    assert again["verdict"] == "defective" and again["alert"]["subject"] == "Defect detected: PCB-0042"
+
+
 def test_given_a_state_when_record_built_then_it_carries_identity_and_times():
     record = build_record(after_classification(), 0.75)
     assert record["product_id"] == "PCB-0042"

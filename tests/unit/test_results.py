@@ -178,3 +178,24 @@ def test_given_dynamodb_numbers_when_read_back_then_fractions_are_floats_not_dec
     [back] = store.history("PCB-0042")
     assert back["confidence"] == 0.91834
     assert type(back["confidence"]) is float
+
+
+def test_given_a_retried_put_when_the_first_attempt_stored_it_then_read_back_consistently(stubbed):
+    store, stubber = stubbed
+    first = record(verdict="defect_free")
+    stubber.add_client_error("put_item", "ConditionalCheckFailedException", "exists")
+    stubber.add_response("get_item", {"Item": item_as_dynamodb_returns_it(first)}, expected_params={
+        "TableName": TABLE, "ConsistentRead": True,
+        "Key": {"product_id": {"S": first["product_id"]}, "inspection_key": {"S": first["inspection_key"]}}})
+    assert store.put(record(verdict="defective"))["verdict"] == "defect_free"
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "InternalServerError"])
+def test_given_the_read_back_failing_after_a_conditional_check_then_results_store_unavailable(stubbed, code):
+    store, stubber = stubbed
+    stubber.add_client_error("put_item", "ConditionalCheckFailedException", "exists")
+    stubber.add_client_error("get_item", code, "try again")
+    with pytest.raises(ResultsStoreUnavailable) as raised:
+        store.put(record())
+    assert str(raised.value).startswith("reading back PCB-0042: ") and code in str(raised.value)

@@ -135,6 +135,26 @@ def test_given_a_record_when_started_then_outcomes_and_log_name_the_inspection(s
     assert entry["product_id"] == "PCB-1"
 
 
+def already_exists(**_):
+    error = {"Error": {"Code": "ExecutionAlreadyExists", "Message": "Execution Already Exists"}}
+    raise ClientError(error, "StartExecution")
+
+
+def test_given_a_record_delivered_twice_when_started_then_the_second_is_logged_as_a_duplicate(
+    stepfunctions, settings, log_lines
+):
+    record = sqs_record(s3_message(s3_record("uploads/PCB-1/a.jpg")), "msg-1")
+    [first] = start_record(record, settings, stepfunctions)
+    # Step Functions refuses a second execution of that name once the first has ended.
+    stepfunctions.meta.events.register("before-call.sfn.StartExecution", already_exists)
+    [second] = start_record(record, settings, stepfunctions)
+    assert (first["started"], second["started"]) == (True, False)
+    assert len(log_lines.named("inspection started")) == 1
+    [duplicate] = log_lines.named("duplicate event ignored")
+    assert duplicate["inspection_id"] == first["inspection_id"] == second["inspection_id"]
+    assert (duplicate["message_id"], duplicate["key"]) == ("msg-1", "uploads/PCB-1/a.jpg")
+
+
 # --- every object under the prefix is inspected or recorded; every event shape; unreadable records ------
 
 

@@ -183,11 +183,22 @@ def test_given_a_missing_substitution_when_rendered_then_error_names_the_placeho
     assert "${AlertTopicArn}" in str(raised.value)
 
 
-def test_given_the_rendered_definition_when_created_in_step_functions_then_accepted(stepfunctions):
-    arn = stepfunctions.create_state_machine(
-        name="quality-inspection-render-check",
-        definition=render_definition(SUBSTITUTIONS),
-        roleArn="arn:aws:iam::123456789012:role/quality-inspection-states",
-    )["stateMachineArn"]
-    described = stepfunctions.describe_state_machine(stateMachineArn=arn)
-    assert json.loads(described["definition"])["StartAt"] == "IsClassified"
+def asl_problem(definition: str) -> str | None:
+    """What Step Functions' ASL grammar (moto's copy of the AWS interpreter's parser) finds wrong, or None.
+    (moto's CreateStateMachine itself accepts any text, even 'not json'.)"""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except Exception as error:  # noqa: BLE001 - the parser's errors have no common base
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+@pytest.mark.parametrize("broken", ["not json", '{"StartAt": "A", "States": {"A": {"Type": "Tusk", "End": true}}}'])
+def test_given_a_broken_definition_when_parsed_then_the_grammar_check_refuses_it(broken):
+    assert asl_problem(broken)
+
+
+def test_given_the_rendered_definition_when_parsed_by_the_step_functions_grammar_then_accepted():
+    assert asl_problem(render_definition(SUBSTITUTIONS)) is None
