@@ -13,7 +13,9 @@ from chalicelib.logs import log
 from chalicelib.results import DynamoDbResultsStore, ProductNotFound, ResultsStoreUnavailable, product_results
 from chalicelib.settings import Settings, upload_queue_name
 
-app = Chalice(app_name="quality-inspection")
+# chalicelib.logs writes every line as JSON on the logger named like the app; Chalice's own plain-text handler
+# on that logger would repeat each line wherever the JSON stream is not stdout (the embedded stack's log file).
+app = Chalice(app_name="quality-inspection", configure_logs=False)
 clients = AwsClients()
 
 # Log keys (request id, cold start, function, inspection id) and metrics per invocation. Registered first, so

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,7 @@ class ApiClient:
                 timeout=self._timeout,
             )
         if response.status_code not in (200, 201, 204):
-            raise ApiError(response.status_code, f"upload of {path.name} refused by storage: {response.text[:200]}")
+            raise ApiError(response.status_code, f"upload of {path.name} refused by storage: {_storage_error(response)}")
         return upload
 
     def wait_for_result(self, product_id: str, key: str, *, timeout: float = 120, wait: float = MAX_WAIT_SECONDS,
@@ -134,3 +135,13 @@ class ApiClient:
         upload = self.upload(path, product_id)
         result = self.wait_for_result(product_id, upload["key"], timeout=timeout)
         return Inspection(str(path), product_id, upload["key"], result, (time.perf_counter() - started) * 1000)
+
+
+def _storage_error(response) -> str:
+    """S3's `<Error><Code>…</Code><Message>…</Message></Error>` as "Code: Message" (else the start of the body)."""
+    try:
+        error = ElementTree.fromstring(response.content)
+    except ElementTree.ParseError:
+        return response.text[:200]
+    code, message = error.findtext("Code"), error.findtext("Message")
+    return f"{code}: {message}" if code else response.text[:200]

@@ -1,6 +1,7 @@
 """Work the embedded stack runs in a daemon thread from `start()` until `stop()`: its servers and its pollers."""
 from __future__ import annotations
 
+import logging
 import threading
 
 
@@ -46,3 +47,8 @@ class BackgroundServer(BackgroundThread):
     def _halt(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def quiet_servers() -> None:
+    """The local servers log every request; the pipeline's own JSON logs say what matters."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)

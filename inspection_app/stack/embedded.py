@@ -6,7 +6,6 @@ a local model endpoint, and the `local` stage's resources are a stack created fr
 """
 from __future__ import annotations
 
-import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,16 +16,17 @@ import boto3
 from chalicelib import logs
 
 from .alerts_inbox import AlertInbox
-from .api_server import LocalApi
+from .background import quiet_servers
 from ..chalice_stage import load_app_module, stage_config
 from ..deploy.names import resource_stack_name
 from .faults import FaultTable
-from .lambda_dispatch import LambdaDispatcher
+from .lambda_dispatch import RemoteLambda
 from .local_aws import LOCAL_REGION, LocalAws, local_aws_environment
 from .model_server import LocalModelEndpoint
 from ..resource_template import resource_template
 from .resources import create_local_resources, environment_from_outputs
 from .sqs_poller import QueuePoller, lambda_batch_processor
+from .workers import start_workers, stop_workers
 
 STAGE = "local"
 
@@ -68,9 +68,7 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
     """Run the stack until the block exits; yields (StackInfo, AlertInbox).
 
     `retry_window_seconds` shortens the state machine's retries (see `shorten_retries`) for rehearsals."""
-    app_module = load_app_module()
-    chalice_app = app_module.app
-    config = stage_config(STAGE, chalice_app)
+    config = stage_config(STAGE, load_app_module().app)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     quiet_servers()
 
@@ -79,9 +77,10 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
         faults = FaultTable()  # one table: `inspection-app fault` reaches the model endpoint via the AWS port
         endpoint_name = config.environment_variables["SAGEMAKER_ENDPOINT_NAME"]
         model_endpoint = LocalModelEndpoint(predictor, endpoint_name, faults=faults).start()
-        dispatcher = LambdaDispatcher(chalice_app.handler_map, f"{config.app_name}-{STAGE}-")
-        aws = LocalAws(dispatcher, faults=faults).start()
-        pollers, api = [], None
+        # The handlers run in the `lambda` worker process; moto and the pollers invoke them there.
+        functions = RemoteLambda(f"{config.app_name}-{STAGE}-")
+        aws = LocalAws(functions, faults=faults).start()
+        pollers, workers = [], {}
         try:
             with _environment(local_aws_environment(aws.url, model_endpoint.url)):
                 session = boto3.session.Session()
@@ -94,22 +93,28 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
                                 "ModelInputSize": predictor.input_size, "ConfidenceThreshold": predictor.threshold},
                 )
                 with _environment({**config.environment_variables, **environment_from_outputs(outputs)}):
+                    # Each worker inherits this environment: the same app, configured as the Lambda functions are.
+                    workers = start_workers(("lambda", "api"), **{
+                        "lambda": {"log_file": log_file, "stage": STAGE},
+                        "api": {"log_file": log_file, "stage": STAGE, "port": api_port, "quiet": quiet},
+                    })
+                    functions.connect(workers["lambda"].url, workers["lambda"].handlers)
                     sqs = session.client("sqs")
                     inbox = AlertInbox(on_alert)
                     inbox_url = _subscribe_inbox(session, outputs["AlertTopicArn"], f"{config.app_name}-{STAGE}-alert-inbox")
                     pollers = [
                         QueuePoller(sqs, outputs["UploadQueueUrl"], lambda_batch_processor(
-                            dispatcher, "start_inspections", outputs["UploadQueueArn"], LOCAL_REGION)).start(),
+                            functions, "start_inspections", outputs["UploadQueueArn"], LOCAL_REGION)).start(),
                         QueuePoller(sqs, inbox_url, inbox.process).start(),
                     ]
-                    api = LocalApi(chalice_app, config, port=api_port, quiet=quiet).start()
-                    yield _stack_info(outputs, api_url=api.url, aws_url=aws.url, model_url=model_endpoint.url,
+                    yield _stack_info(outputs, api_url=workers["api"].url, aws_url=aws.url, model_url=model_endpoint.url,
                                       model_id=predictor.model_id, log_file=str(log_file)), inbox
         finally:
-            if api:
-                api.stop()
+            if "api" in workers:
+                workers["api"].stop()
             for poller in pollers:
                 poller.stop()
+            stop_workers(workers.values())
             aws.stop()
             model_endpoint.stop()
             logs.configure()
@@ -136,8 +141,3 @@ def _subscribe_inbox(session, topic_arn: str, queue_name: str) -> str:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     session.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     return queue_url
-
-
-def quiet_servers() -> None:
-    """The local servers log every request; the pipeline's own JSON logs say what matters."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -36,6 +36,13 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def _handler_name(function: str, prefix: str, handlers) -> str | None:
+    """The handler of a deployed name `<prefix><handler>`, an ARN or partial ARN of it, or a bare handler name."""
+    name = function.rsplit(":function:", 1)[-1].split(":")[0]  # drop the qualifier
+    name = name[len(prefix):] if name.startswith(prefix) else name
+    return name if name in handlers else None
+
+
 class LambdaDispatcher:
     """Runs `handler_map` entries for deployed names `<prefix><handler>` (or bare handler names)."""
 
@@ -44,9 +51,7 @@ class LambdaDispatcher:
         self._prefix = function_prefix
 
     def handler_name(self, function: str) -> str | None:
-        name = function.rsplit(":function:", 1)[-1].split(":")[0]  # ARN, partial ARN or name; drop qualifier
-        name = name[len(self._prefix):] if name.startswith(self._prefix) else name
-        return name if name in self._handlers else None
+        return _handler_name(function, self._prefix, self._handlers)
 
     def invoke(self, handler: str, event) -> tuple[dict, bytes]:
         """Run one invocation; returns (extra headers, payload) as Lambda's Invoke API would."""
@@ -82,3 +87,40 @@ def lambda_middleware(dispatcher: LambdaDispatcher, wsgi_app):
         return [payload]
 
     return application
+
+
+class RemoteLambda:
+    """A LambdaDispatcher's interface for handlers served by another process (the `lambda` worker).
+
+    Invocations travel as Lambda's Invoke API over a pool of kept-alive connections; `connect` names the
+    runtime once it listens. A runtime that cannot be reached raises ConnectionError: moto's interpreter then
+    sees a failed Invoke (retried as Lambda.ServiceException), the SQS poller leaves the batch on the queue."""
+
+    def __init__(self, function_prefix: str, *, pool_size: int = 64, timeout_seconds: float = 120):
+        self._prefix = function_prefix
+        self._handlers: frozenset[str] = frozenset()
+        self._pool = None
+        self._pool_size = pool_size
+        self._timeout = timeout_seconds
+
+    def connect(self, runtime_url: str, handlers) -> "RemoteLambda":
+        import urllib3  # noqa: PLC0415
+
+        self._handlers = frozenset(handlers)
+        self._pool = urllib3.connection_from_url(runtime_url, maxsize=self._pool_size, block=False,
+                                                 retries=False, timeout=self._timeout)
+        return self
+
+    def handler_name(self, function: str) -> str | None:
+        return _handler_name(function, self._prefix, self._handlers)
+
+    def invoke(self, handler: str, event) -> tuple[dict, bytes]:
+        if self._pool is None:
+            raise ConnectionError("the Lambda runtime is not started")
+        try:
+            response = self._pool.urlopen("POST", f"/2015-03-31/functions/{self._prefix}{handler}/invocations",
+                                          body=json.dumps(event).encode(), headers={"Content-Type": "application/json"})
+        except Exception as error:  # noqa: BLE001 - urllib3's errors, as the connection failure they are
+            raise ConnectionError(f"the Lambda runtime did not answer: {error}") from None
+        error_header = response.headers.get("X-Amz-Function-Error")
+        return ({"X-Amz-Function-Error": error_header} if error_header else {}), response.data

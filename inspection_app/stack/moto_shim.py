@@ -13,6 +13,13 @@ work whose answer never changes while it runs:
   connection) for every task (`asl/utils/boto_client.py: boto_client_for`); one client per region and
   service (and moto port) is kept instead, with the same configuration (no retries, the same timeouts) and a connection pool
   big enough for every execution at once.
+- `install_parse_cache`: every execution parses the state machine's ASL again with ANTLR (under load, 45 % of
+  the moto process's CPU with our definition's retriers); the syntax tree is kept per definition text, and
+  each execution still builds its own evaluation components from it (they hold per-execution state).
+- `install_partition_query`: a query of the table itself (no index) reads one partition, yet moto sorts every
+  item of the table and compares each one's hash key (`Table.all_items`): with a thousand verdicts stored, the
+  API's waiting GETs were a quarter of the moto process's CPU. The query now sees only that partition, in
+  moto's own order; everything else it does (conditions, filters, paging, limits) is moto's.
 - The interpreter logs an ERROR for every `IsPresent` check that finds nothing (the Choice of a fresh
   execution); those lines are dropped, every other error is kept.
 
@@ -116,6 +123,70 @@ def install_client_cache() -> None:
             loaded.boto_client_for = cached
 
 
+def parse_cache(parse, *, size: int = 16):
+    """`parse(definition) -> (program, tree)` with the ANTLR tree kept per definition text: the program (the
+    evaluation components, which executions change) is made anew from the kept tree every time."""
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor  # noqa: PLC0415
+
+    @functools.lru_cache(maxsize=size)
+    def tree_of(definition: str):
+        return parse(definition)[1]  # a definition that does not parse raises, and nothing is kept
+
+    def cached_parse(definition: str):
+        tree = tree_of(definition)
+        return Preprocessor().visit(tree), tree
+
+    cached_parse.original = parse
+    return cached_parse
+
+
+def install_parse_cache() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: PLC0415
+
+    if not hasattr(AmazonStateLanguageParser.parse, "original"):
+        AmazonStateLanguageParser.parse = staticmethod(parse_cache(AmazonStateLanguageParser.parse))
+
+
+class _OnePartition:
+    """A table as `Table.query` reads it for one hash key: `all_items()` lists that partition only."""
+
+    def __init__(self, table, hash_key):
+        self._table = table
+        self._hash_key = hash_key
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+    def all_items(self) -> list:
+        partition = self._table.items.get(self._hash_key)
+        if partition is None:
+            return []
+        items = list(partition.values()) if self._table.range_key_attr else [partition]
+        return sorted(items, key=lambda item: item.range_key) if self._table.range_key_attr else items
+
+
+def partition_query(query):
+    """moto's `Table.query`, given only the partition it reads when it queries the table itself."""
+
+    @functools.wraps(query)
+    def query_one_partition(table, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                            scan_index_forward, projection_expressions, index_name=None, *args, **kwargs):
+        if index_name is None and hash_key is not None:
+            table = _OnePartition(table, hash_key)
+        return query(table, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+                     projection_expressions, index_name, *args, **kwargs)
+
+    query_one_partition.original = query
+    return query_one_partition
+
+
+def install_partition_query() -> None:
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    if not hasattr(Table.query, "original"):
+        Table.query = partition_query(Table.query)
+
+
 def _not_a_missing_optional_path(record: logging.LogRecord) -> bool:
     return "NoSuchJsonPathError" not in record.getMessage()
 
@@ -125,6 +196,8 @@ def install() -> None:
     for module in _TASK_MODULES:  # they import the client factory by name: loaded first, each one is switched
         importlib.import_module(f"moto.stepfunctions.parser.asl.component.state.exec.state_task.{module}")
     install_client_cache()
+    install_parse_cache()
+    install_partition_query()
     logger = logging.getLogger(_INTERPRETER_LOGGER)
     if _not_a_missing_optional_path not in logger.filters:
         logger.addFilter(_not_a_missing_optional_path)

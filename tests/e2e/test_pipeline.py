@@ -14,7 +14,7 @@ import pytest
 import requests
 from conftest import jpeg_bytes, read_alerts, synthetic_photo
 
-from inspection_app.client import ApiClient
+from inspection_app.client import ApiClient, ApiError
 
 ELPV_IMAGES = Path(__import__("elpv_dataset").__file__).parent / "data" / "images"
 THRESHOLD = 0.75  # the local stage's CONFIDENCE_THRESHOLD
@@ -118,18 +118,38 @@ def _png_claiming(width: int, height: int) -> bytes:
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
-        ("empty.jpg", b"", "empty (0 bytes)"),
         ("notes.jpg", b"this is a text file, not a photo\n" * 20, "not an image in an accepted format"),
         ("truncated.jpg", jpeg_bytes(synthetic_photo(np.random.default_rng(1), False, size=400))[:3000], "truncated or corrupt"),
         ("huge.png", _png_claiming(20000, 20000), "400000000"),
     ],
-    ids=["zero-bytes", "text-named-jpg", "truncated-jpeg", "huge-dimensions"],
+    ids=["text-named-jpg", "truncated-jpeg", "huge-dimensions"],
 )
 def test_bad_upload_is_rejected_with_a_reason_and_stored(stack, alert_queue, tmp_path, name, data, reason):
     result = upload_bytes(ApiClient(stack.api_url), tmp_path, name, data, f"BAD-{Path(name).stem}")
     assert result["verdict"] == "rejected"
     assert reason in result["reason"]
     assert "label" not in result and "confidence" not in result
+
+
+def test_an_empty_file_is_refused_by_storage_as_s3_does(stack, tmp_path):
+    # GIVEN an empty file named like a photo
+    # WHEN a station uploads it through the pre-signed POST (whose policy asks for 1 byte to 10 MiB)
+    with pytest.raises(ApiError) as refused:
+        upload_bytes(ApiClient(stack.api_url), tmp_path, "empty.jpg", b"", "BAD-empty-post")
+    # THEN storage refuses it with S3's own code, and the client says so
+    assert refused.value.status == 400
+    assert "refused by storage: EntityTooSmall" in str(refused.value)
+
+
+def test_an_empty_object_written_another_way_is_rejected_with_a_reason(stack):
+    # GIVEN an empty object written into the upload prefix by an SDK writer (no POST policy applies)
+    s3 = stack.client("s3")
+    key = "uploads/BAD-empty-put/20260101T000000000000Z-empty.jpg"
+    s3.put_object(Bucket=stack.info["upload_bucket"], Key=key, Body=b"", ContentType="image/jpeg")
+    # WHEN the pipeline inspects it
+    result = ApiClient(stack.api_url).wait_for_result("BAD-empty-put", key, timeout=60)
+    # THEN it is stored as rejected, saying why
+    assert result["verdict"] == "rejected" and "empty (0 bytes)" in result["reason"]
 
 
 @pytest.mark.parametrize(

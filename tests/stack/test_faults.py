@@ -19,6 +19,7 @@ from chalicelib.endpoint import ModelEndpointUnavailable, SageMakerEndpoint
 from chalicelib.results import DynamoDbResultsStore, ResultsStoreUnavailable
 from inspection_app.cli import main
 from inspection_app.stack.faults import FaultTable, aws_service, fault_middleware
+from inspection_app.stack.access import LOCAL_CREDENTIALS
 from inspection_app.stack.lambda_dispatch import LambdaDispatcher
 from inspection_app.stack.local_aws import LocalAws
 from inspection_app.stack.model_server import LocalModelEndpoint
@@ -44,8 +45,8 @@ class FixedPredictor:
 
 
 def client(service: str, url: str):
-    return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="k",
-                        aws_secret_access_key="s", config=ONE_TRY)
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1", config=ONE_TRY,
+                        **LOCAL_CREDENTIALS)
 
 
 @pytest.fixture(scope="module")

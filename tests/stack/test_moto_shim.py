@@ -1,6 +1,10 @@
 """The moto shim gives moto's own answers, computed once (inspection_app/stack/moto_shim.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from moto import backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -60,3 +64,77 @@ def test_the_interpreter_keeps_one_client_per_region_and_service(monkeypatch):
     assert (client.meta.service_model.service_name, client.meta.endpoint_url) == ("sns", "http://localhost:5999")
     assert client.meta.config.retries["total_max_attempts"] == 1
     assert client.meta.config.max_pool_connections >= 16
+
+
+def test_the_asl_is_parsed_once_and_every_execution_gets_its_own_program():
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    # GIVEN our definition with its placeholders filled as CloudFormation would
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:quality-inspection-local-{}"
+    template = (Path(__file__).resolve().parents[2] / "statemachine" / "inspection.asl.json").read_text()
+    definition = (template.replace("${ClassifyImageFunctionArn}", arn.format("classify_image"))
+                  .replace("${RecordVerdictFunctionArn}", arn.format("record_verdict"))
+                  .replace("${AlertTopicArn}", "arn:aws:sns:us-east-1:123456789012:alerts")
+                  .replace("${ParkedVerdictQueueUrl}", "http://localhost:5000/123456789012/parked"))
+    moto_shim.install()
+    parse = AmazonStateLanguageParser.parse
+    # WHEN two executions parse it
+    first_program, first_tree = parse(definition)
+    second_program, second_tree = parse(definition)
+    # THEN the syntax tree is shared, the evaluation components are not, and they are what moto builds
+    assert second_tree is first_tree
+    assert second_program is not first_program
+    assert type(second_program) is type(parse.original(definition)[0])
+    assert second_program.states.states.keys() == parse.original(definition)[0].states.states.keys()
+
+
+def _query_answers(dynamodb) -> list:
+    """A table with several partitions, queried as the results store does (and a hash-only table)."""
+    queries = [
+        {"KeyConditionExpression": "p = :p", "ExpressionAttributeValues": {":p": {"S": "P-2"}}},
+        {"KeyConditionExpression": "p = :p AND k >= :k", "ScanIndexForward": False,
+         "ExpressionAttributeValues": {":p": {"S": "P-1"}, ":k": {"S": "2026-01-03"}}},
+        {"KeyConditionExpression": "p = :p", "FilterExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "v"},
+         "ExpressionAttributeValues": {":p": {"S": "P-1"}, ":v": {"N": "3"}}, "ConsistentRead": True},
+        {"KeyConditionExpression": "p = :p", "Limit": 2, "ExpressionAttributeValues": {":p": {"S": "P-0"}}},
+        {"KeyConditionExpression": "p = :p", "ExpressionAttributeValues": {":p": {"S": "no such product"}}},
+    ]
+    answers = [dynamodb.query(TableName="results", **query) for query in queries]
+    page = dynamodb.query(TableName="results", ExclusiveStartKey=answers[3]["LastEvaluatedKey"], **queries[3])
+    answers.append(page)
+    answers.append(dynamodb.query(TableName="flat", KeyConditionExpression="p = :p",
+                                  ExpressionAttributeValues={":p": {"S": "P-1"}}))
+    return [{k: v for k, v in answer.items() if k != "ResponseMetadata"} for answer in answers]
+
+
+def test_a_query_of_the_table_reads_one_partition_and_answers_as_moto_does(monkeypatch):
+    import boto3
+    from moto import mock_aws
+    from moto.dynamodb.models.table import Table
+
+    own_query = getattr(Table.query, "original", Table.query)
+    with mock_aws():
+        # GIVEN a table of five items in each of three partitions, written out of order
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(TableName="results", BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"},
+                                                    {"AttributeName": "k", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "p", "KeyType": "HASH"},
+                                         {"AttributeName": "k", "KeyType": "RANGE"}])
+        dynamodb.create_table(TableName="flat", BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}])
+        for day in (4, 1, 5, 2, 3):
+            for product in (2, 0, 1):
+                dynamodb.put_item(TableName="results", Item={
+                    "p": {"S": f"P-{product}"}, "k": {"S": f"2026-01-0{day}"}, "v": {"N": str(day)}})
+                dynamodb.put_item(TableName="flat", Item={"p": {"S": f"P-{product}"}, "v": {"N": str(day)}})
+        # WHEN the same queries run through moto's own query and through the shim's
+        monkeypatch.setattr(Table, "query", own_query)
+        expected = _query_answers(dynamodb)
+        monkeypatch.setattr(Table, "query", moto_shim.partition_query(own_query))
+        monkeypatch.setattr(Table, "all_items", lambda table: pytest.fail("the whole table was read"))
+        answered = _query_answers(dynamodb)
+    # THEN the answers are moto's, item for item and page for page
+    assert answered == expected
+    assert [item["k"]["S"] for item in expected[1]["Items"]] == ["2026-01-05", "2026-01-04", "2026-01-03"]
