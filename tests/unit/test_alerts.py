@@ -57,3 +57,31 @@ def test_given_a_camera_style_key_when_alerted_then_file_name_is_the_last_part()
     alert = defect_alert(stored(key="uploads/CELL-0815.png"))
     assert "File name: CELL-0815.png" in alert["message"]
     assert "s3://quality-inspection-test-uploads/uploads/CELL-0815.png" in alert["message"]
+
+
+def test_given_an_error_verdict_when_alerted_then_the_whole_not_inspected_message_tells_what_to_do():
+    from chalicelib.alerts import alert_for
+
+    record = stored_record(verdict="error", reason="ModelEndpointUnavailable: throttled", version_id="v-7")
+    alert = alert_for(record)
+    assert alert["subject"] == f"Not inspected: {record['product_id']}"
+    assert alert["message"].split("\n") == [
+        f"Product {record['product_id']} was NOT inspected.",
+        f"File name: {record['key'].rsplit('/', 1)[-1]}",
+        f"S3 URL path: s3://{record['bucket']}/{record['key']}",
+        "S3 version: v-7",
+        "Reason: ModelEndpointUnavailable: throttled",
+        f"Inspection: {record['inspection_id']}",
+        f"Uploaded at: {record['uploaded_at']}",
+        "Once the cause is fixed, inspect it again with:",
+        f"  inspection-app reinspect --verdict error --since {record['uploaded_at']} --api API_URL",
+    ]
+
+
+def test_given_an_error_verdict_without_reason_or_version_when_alerted_then_unknown_and_no_version_line():
+    from chalicelib.alerts import alert_for
+
+    record = {k: v for k, v in stored_record(verdict="error").items() if k not in ("reason", "version_id")}
+    lines = alert_for(record)["message"].split("\n")
+    assert "Reason: unknown" in lines
+    assert not any(line.startswith("S3 version") for line in lines)

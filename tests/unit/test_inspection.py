@@ -225,3 +225,11 @@ def test_given_a_verdict_recorded_then_retried_when_counted_then_one_verdict_met
     assert log_lines.metrics == [{"namespace": "QualityInspection", "name": "Verdicts", "unit": "Count",
                                   "values": [1.0], "dimensions": {"service": "quality-inspection", "verdict": "defective"}}]
     assert all("product_id" not in entry for entry in log_lines.entries if "_aws" in entry)
+
+
+def test_given_a_reinspection_state_when_record_built_then_it_names_what_it_reruns_and_when_requested():
+    state = {**after_classification(), "reinspection_of": "2024-05-14T09:21:07.532Z#first",
+             "requested_at": "2024-05-15T08:00:00.000Z"}
+    record = build_record(state, 0.75)
+    assert record["reinspection_of"] == "2024-05-14T09:21:07.532Z#first"
+    assert record["requested_at"] == "2024-05-15T08:00:00.000Z"
