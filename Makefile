@@ -19,5 +19,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# Mutation testing (mutmut 3) of the modules that decide and store, in a copy under var/mutation: docs/mutation.md.
+.PHONY: mutation
+mutation: install
+	$(BIN)/python tools/mutation.py
+
 clean:
 	rm -rf $(VENV) var build *.egg-info
