@@ -29,6 +29,10 @@ def gateway_error(error: LocalGatewayException, method: str, path: str) -> tuple
 
 
 class _RequestHandler(ChaliceRequestHandler):
+    # The handler writes the headers and the body separately; with Nagle's algorithm on a kept-alive
+    # connection the body then waits for the client's delayed ACK: 40 ms added to every answer.
+    disable_nagle_algorithm = True
+
     def _send_error_response(self, error: LocalGatewayException) -> None:
         status, body = gateway_error(error, self.command, self.path)
         headers = {k: v for k, v in (error.headers or {}).items() if k.lower() != "content-type"}

@@ -99,6 +99,8 @@ def embedded_stack(predictor, *, api_port: int = 8000, log_file: Path, on_alert=
                         "api": {"log_file": log_file, "stage": STAGE, "port": api_port, "quiet": quiet},
                     })
                     functions.connect(workers["lambda"].url, workers["lambda"].handlers)
+                    # The state machine's Lambda tasks call the worker directly, not through moto's server.
+                    aws.route("lambda", workers["lambda"].url)
                     sqs = session.client("sqs")
                     inbox = AlertInbox(on_alert)
                     inbox_url = _subscribe_inbox(session, outputs["AlertTopicArn"], f"{config.app_name}-{STAGE}-alert-inbox")

@@ -235,7 +235,9 @@ def _drop_connection(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length:
         environ["wsgi.input"].read(length)
-    connection = environ.get("werkzeug.socket")
+    # waitress (the stack's server) gives the app no socket; its channel, behind this environ entry, holds it.
+    channel = getattr(environ.get("waitress.client_disconnected"), "__self__", None)
+    connection = getattr(channel, "socket", None)
     if connection is not None:
         try:
             connection.shutdown(socket.SHUT_RDWR)

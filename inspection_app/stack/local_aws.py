@@ -4,12 +4,11 @@ from __future__ import annotations
 import os
 
 import requests
-from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import create_backend_app
 
-from .background import BackgroundServer
+from .background import BackgroundServer, KeepAliveServer
 from .faults import FaultTable, aws_service, control_middleware, fault_middleware
-from .lambda_dispatch import LambdaDispatcher, lambda_middleware
+from .lambda_dispatch import LambdaDispatcher, RemoteLambda, lambda_middleware
 from .s3_post_policy import post_policy_middleware
 from . import moto_shim
 from .s3_event_fields import install as install_s3_event_fields
@@ -31,9 +30,10 @@ def local_aws_environment(moto_url: str, model_url: str) -> dict:
 
 
 class LocalAws(BackgroundServer):
-    """A moto server whose Lambda Invoke requests run the Chalice app's handlers in-process, with fault injection."""
+    """A moto server whose Lambda Invoke requests run the Chalice app's handlers (a LambdaDispatcher in this
+    process, or a RemoteLambda reaching the `lambda` worker), with fault injection."""
 
-    def __init__(self, dispatcher: LambdaDispatcher, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, dispatcher: LambdaDispatcher | RemoteLambda, host: str = "127.0.0.1", port: int = 0,
                  faults: FaultTable | None = None):
         moto_shim.install()  # what moto recomputes for every request, computed once (see moto_shim)
         app = lambda_middleware(dispatcher, moto_shim.FastDispatcher(create_backend_app))
@@ -41,8 +41,9 @@ class LocalAws(BackgroundServer):
         app = post_policy_middleware(app, LOCAL_CREDENTIALS)
         # Injected outages (DynamoDB, SNS, S3 reads) answer before moto; /_inspection/faults controls them.
         self.faults = faults or FaultTable()
+        self._routed: list[str] = []
         app = control_middleware(self.faults, fault_middleware(self.faults, app, aws_service))
-        super().__init__(make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler), "local-aws")
+        super().__init__(KeepAliveServer(host, port, app), "local-aws")
 
     def start(self) -> "LocalAws":
         # moto's Step Functions interpreter calls Lambda and the other services at localhost:$MOTO_PORT.
@@ -59,7 +60,14 @@ class LocalAws(BackgroundServer):
         )
         response.raise_for_status()
 
+    def route(self, service: str, endpoint_url: str) -> None:
+        """The state machine's calls of `service` go to `endpoint_url` (until `stop`), not to moto."""
+        moto_shim.route_service(service, endpoint_url)
+        self._routed.append(service)
+
     def stop(self) -> None:
         # moto's configuration is process-wide: leave it as moto's default for whatever runs after us.
         self._execute_state_machines(False)
+        for service in self._routed:
+            moto_shim.route_service(service, None)
         super().stop()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import re
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from .background import BackgroundServer
+from .background import BackgroundServer, KeepAliveServer
 from .faults import FaultTable, fault_middleware
 
 _INVOCATIONS = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
@@ -70,4 +69,4 @@ class LocalModelEndpoint(BackgroundServer):
                  faults: FaultTable | None = None):
         self.faults = faults or FaultTable()  # an injected "model" fault fails every request
         app = fault_middleware(self.faults, ModelEndpointApp(predictor, endpoint_name), lambda environ: "model")
-        super().__init__(make_server(host, port, app, threaded=True), "model-endpoint")
+        super().__init__(KeepAliveServer(host, port, app), "model-endpoint")

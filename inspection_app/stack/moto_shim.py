@@ -12,7 +12,8 @@ work whose answer never changes while it runs:
 - `install_client_cache`: the Step Functions interpreter creates a new boto3 client (and so a new TCP
   connection) for every task (`asl/utils/boto_client.py: boto_client_for`); one client per region and
   service (and moto port) is kept instead, with the same configuration (no retries, the same timeouts) and a connection pool
-  big enough for every execution at once.
+  big enough for every execution at once. A service can be routed elsewhere (`route_service`): the embedded
+  stack sends the interpreter's Lambda invokes straight to its Lambda worker instead of through moto.
 - `install_parse_cache`: every execution parses the state machine's ASL again with ANTLR (under load, 45 % of
   the moto process's CPU with our definition's retriers); the syntax tree is kept per definition text, and
   each execution still builds its own evaluation components from it (they hold per-execution state).
@@ -91,25 +92,47 @@ def cached_moto_modules():
     return _moto_modules()
 
 
+_routes: dict[str, str] = {}  # service -> endpoint URL of the interpreter's clients, instead of moto's
+
+
+def route_service(service: str, endpoint_url: str | None) -> None:
+    """The interpreter's calls of `service` go to `endpoint_url` (None: to moto again), from its next client on."""
+    if endpoint_url:
+        _routes[service] = endpoint_url
+    else:
+        _routes.pop(service, None)
+
+
 def client_cache(create):
-    """`create(region, service, state_credentials)` made once per (region, service, moto port): boto3 clients
-    are thread-safe, and the interpreter's own ignore `state_credentials` (always dummy keys). The port is part
-    of the key because a later server in the same process (tests) listens on another one."""
+    """`create(region, service, state_credentials)` made once per (region, service, moto port, route): boto3
+    clients are thread-safe, and the interpreter's own ignore `state_credentials` (always dummy keys). The port
+    is part of the key because a later server in the same process (tests) listens on another one."""
     clients: dict[tuple, object] = {}
     lock = threading.Lock()
 
     def boto_client_for(region, service, state_credentials=None):
-        key = (region, service, moto_server_port())
+        key = (region, service, moto_server_port(), _routes.get(service))
         client = clients.get(key)
         if client is None:
             with lock:  # boto3's default session is not thread-safe while it creates clients
-                client = clients.get(key) or create(region, service, state_credentials)
+                client = clients.get(key) or _routed(create(region, service, state_credentials), key[3])
                 client.meta.config.max_pool_connections = _POOL_CONNECTIONS
                 clients[key] = client
         return client
 
     boto_client_for.original = create
     return boto_client_for
+
+
+def _routed(client, endpoint_url: str | None):
+    """moto's client, or the same client (its configuration, its dummy keys) pointed at `endpoint_url`."""
+    if not endpoint_url:
+        return client
+    import boto3  # noqa: PLC0415
+
+    return boto3.client(client.meta.service_model.service_name, region_name=client.meta.region_name,
+                        endpoint_url=endpoint_url, config=client.meta.config,
+                        aws_access_key_id="ak", aws_secret_access_key="sk")
 
 
 def install_client_cache() -> None:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from .background import BackgroundServer, quiet_servers
+from .background import BackgroundServer, KeepAliveServer, quiet_servers
 
 ROLES = ("lambda", "api")
 _SETTINGS_VARIABLE = "INSPECTION_STACK_WORKER"  # JSON: role settings (log file, API port, quiet)
@@ -120,8 +120,6 @@ def stop_workers(workers) -> None:
 # ---- worker side ----------------------------------------------------------------------------------------
 
 def _serve_lambda(chalice_app, config, settings: dict):
-    from werkzeug.serving import make_server  # noqa: PLC0415
-
     from .lambda_dispatch import LambdaDispatcher, lambda_middleware  # noqa: PLC0415
 
     dispatcher = LambdaDispatcher(chalice_app.handler_map, f"{config.app_name}-{settings['stage']}-")
@@ -131,8 +129,7 @@ def _serve_lambda(chalice_app, config, settings: dict):
         start_response("404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
-    server = make_server("127.0.0.1", settings["port"], lambda_middleware(dispatcher, not_an_invocation),
-                         threaded=True)
+    server = KeepAliveServer("127.0.0.1", settings["port"], lambda_middleware(dispatcher, not_an_invocation))
     return BackgroundServer(server, "lambda-runtime"), sorted(chalice_app.handler_map)
 
 

@@ -138,3 +138,24 @@ def test_a_query_of_the_table_reads_one_partition_and_answers_as_moto_does(monke
     # THEN the answers are moto's, item for item and page for page
     assert answered == expected
     assert [item["k"]["S"] for item in expected[1]["Items"]] == ["2026-01-05", "2026-01-04", "2026-01-03"]
+
+
+def test_a_routed_service_gets_the_same_client_pointed_elsewhere_until_unrouted(monkeypatch):
+    monkeypatch.setenv("MOTO_PORT", "5998")
+    moto_shim.install()
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    factory = boto_client.boto_client_for
+    to_moto = factory("us-east-1", "lambda")
+    try:
+        # GIVEN the interpreter's Lambda calls routed to a worker
+        moto_shim.route_service("lambda", "http://127.0.0.1:6001")
+        routed = factory("us-east-1", "lambda")
+        # THEN its client goes there, configured as moto's (one try, its timeouts), and other services stay
+        assert routed.meta.endpoint_url == "http://127.0.0.1:6001"
+        assert routed.meta.config.retries == to_moto.meta.config.retries
+        assert routed.meta.config.read_timeout == to_moto.meta.config.read_timeout
+        assert factory("us-east-1", "sns").meta.endpoint_url == "http://localhost:5998"
+    finally:
+        moto_shim.route_service("lambda", None)
+    assert factory("us-east-1", "lambda") is to_moto

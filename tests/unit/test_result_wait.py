@@ -193,7 +193,8 @@ def test_given_wait_0_when_no_result_then_one_read_and_202(store):
 
 def test_pauses_grow_to_one_second_and_reads_are_counted_for_the_cost_model():
     first = [pause for pause, _ in zip(pauses(), range(8))]
-    assert first[:3] == pytest.approx([0.1, 0.15, 0.225]) and first[-1] == 1.0
+    assert first == pytest.approx([0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.0, 1.0])
     assert reads_until(0) == 1
-    assert reads_until(0.1) == 2
-    assert reads_until(2.0) == 7  # reads at 0, 0.1, 0.25, 0.475, 0.81, 1.32 and 2.08 s
+    assert reads_until(0.02) == 2
+    assert reads_until(0.05) == 3  # reads at 0, 0.02 and 0.06 s
+    assert reads_until(2.0) == 8  # reads at 0, 0.02, 0.06, 0.14, 0.3, 0.62, 1.26 and 2.26 s
