@@ -6,8 +6,10 @@ pyproject.toml's [tool.mutmut]; docs/mutation.md lists the equivalent mutants an
 
     .venv/bin/python tools/mutation.py [--only GLOB ...] [--max-children N]
 
-Prints the score (killed / (killed + survived), timeouts counted as killed, as mutmut does) and the survivors,
-and exits 1 below --fail-under (default 90).
+Prints the score, killed / all mutants (timeouts, segfaults and type-check catches count as killed, as mutmut
+does; a mutant that survived, that no selected test covers ("no tests"), that is suspicious or was not checked
+counts as not killed), the count per status and every mutant not killed, and exits 1 below --fail-under
+(default 90).
 """
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 WORK_DIR = PROJECT_DIR / "var" / "mutation"
-KILLED = {"killed", "timeout", "segfault"}
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 
 
 def copy_tree(destination: Path) -> None:
@@ -62,6 +65,20 @@ def results() -> dict[str, str]:
     return found
 
 
+def mutation_score(statuses: dict[str, str]) -> float:
+    """Percentage of all mutants killed: one that survived, that no test covers, or that was not judged is not."""
+    killed = sum(status in KILLED for status in statuses.values())
+    return 100.0 * killed / len(statuses) if statuses else 0.0
+
+
+def summary(statuses: dict[str, str], seconds: float) -> str:
+    counts = Counter(statuses.values())
+    killed = sum(counts[status] for status in KILLED)
+    by_status = ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
+    return (f"mutation score: {mutation_score(statuses):.1f} % ({killed} killed of {len(statuses)} mutants; "
+            f"{by_status}) in {seconds:.0f} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", metavar="GLOB", help="mutate only these files (e.g. chalicelib/verdicts.py)")
@@ -78,18 +95,12 @@ def main(argv=None) -> int:
     statuses = results()
     if run.returncode != 0 and not statuses:
         return run.returncode
-    killed = sum(status in KILLED for status in statuses.values())
-    survivors = sorted(name for name, status in statuses.items() if status == "survived")
-    other = sorted(f"{name}: {status}" for name, status in statuses.items()
-                   if status not in KILLED and status != "survived")
-    judged = killed + len(survivors)
-    score = 100.0 * killed / judged if judged else 0.0
-    print(f"\nmutation score: {score:.1f} % ({killed} killed of {judged}; {len(statuses)} mutants) "
-          f"in {time.monotonic() - started:.0f} s")
-    for name in survivors:
-        print(f"survived: {name}    (show: cd var/mutation && ../../.venv/bin/mutmut show {name})")
-    for line in other:
-        print(f"not judged: {line}")
+    print()
+    print(summary(statuses, time.monotonic() - started))
+    for name, status in sorted(statuses.items()):
+        if status not in KILLED:
+            print(f"{status}: {name}    (show: cd var/mutation && ../../.venv/bin/mutmut show {name})")
+    score = mutation_score(statuses)
     return 0 if score >= args.fail_under else 1
 
 
