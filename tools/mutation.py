@@ -4,7 +4,7 @@ mutmut writes its `mutants/` tree next to the configuration, so it runs in a cop
 var/mutation (ignored by git): the checkout never holds mutants. The modules and tests are configured in
 pyproject.toml's [tool.mutmut]; docs/mutation.md lists the equivalent mutants and the run time.
 
-    .venv/bin/python tools/mutation.py [--only GLOB ...] [--max-children N]
+    .venv/bin/python tools/mutation.py [--only GLOB ...] [--max-children N] [--commit HEAD]
 
 Prints the score, killed / all mutants (timeouts, segfaults and type-check catches count as killed, as mutmut
 does; a mutant that survived, that no selected test covers ("no tests"), that is suspicious or was not checked
@@ -41,6 +41,16 @@ def copy_tree(destination: Path) -> None:
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+
+
+def copy_commit(destination: Path, commit: str) -> None:
+    """The tree of `commit` (what a fresh clone holds), without others' uncommitted work in the checkout."""
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=PROJECT_DIR, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive, check=True)
 
 
 def only(patterns: list[str]) -> None:
@@ -84,9 +94,14 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", metavar="GLOB", help="mutate only these files (e.g. chalicelib/verdicts.py)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--fail-under", type=float, default=90.0)
+    parser.add_argument("--commit", metavar="REV",
+                        help="mutate this commit's tree (e.g. HEAD, as a fresh clone) instead of the working tree")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    copy_tree(WORK_DIR)
+    if args.commit:
+        copy_commit(WORK_DIR, args.commit)
+    else:
+        copy_tree(WORK_DIR)
     if args.only:
         only(args.only)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}

@@ -1,12 +1,9 @@
-"""Evaluation: the operating point for a recall target, the curves, and the report on disk."""
-
-import math
+"""Evaluation: the operating point for a recall target and the report on disk (the curves: test_metrics.py)."""
 
 import numpy as np
 import pytest
 
 from training.evaluate import evaluate, operating_point
-from training.metrics import precision_recall_points, roc_auc, roc_points
 from training.train import train
 
 
@@ -35,42 +32,6 @@ def test_given_full_recall_target_then_threshold_is_the_lowest_defective_score()
 def test_given_one_class_only_then_no_operating_point_and_a_reason():
     point = operating_point(np.array([0.2, 0.4]), np.array([0, 0]), 0.99)
     assert point["threshold"] is None and "both classes" in point["reason"]
-
-
-def test_given_roc_points_then_their_area_equals_the_rank_auc():
-    rng = np.random.default_rng(3)
-    labels = rng.integers(0, 2, 200)
-    scores = np.clip(labels * 0.3 + rng.random(200) * 0.7, 0, 1)
-    fpr, tpr = roc_points(scores, labels)
-    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
-    assert math.isclose(_area(fpr, tpr), roc_auc(scores, labels), abs_tol=1e-9)
-
-
-def _area(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    return float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2))
-
-
-@pytest.mark.parametrize("order", [[0, 1, 2, 3], [1, 0, 2, 3], [3, 2, 1, 0], [2, 1, 0, 3]])
-def test_given_tied_scores_in_any_order_then_the_roc_area_is_the_auc_not_the_orders(order):
-    # GIVEN a defective and a defect-free photo with the same score, in whichever order the test split has them
-    scores, labels = np.array([0.5, 0.5, 0.9, 0.1])[order], np.array([1, 0, 1, 0])[order]
-    # WHEN the ROC curve is drawn
-    fpr, tpr = roc_points(scores, labels)
-    # THEN it takes the tie in one step (a diagonal), and its area is the AUC: 3.5 of 4 pairs ranked right
-    assert _area(fpr, tpr) == pytest.approx(roc_auc(scores, labels)) == pytest.approx(0.875)
-    assert len(fpr) == 4  # (0,0) and one point per distinct score
-
-
-def test_given_a_saturated_model_then_the_curves_have_one_point_per_distinct_score():
-    # GIVEN outputs of 0.0 and 1.0 only, with mistakes on both sides
-    scores = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
-    labels = np.array([1, 1, 0, 1, 0, 1, 0, 0])
-    fpr, tpr = roc_points(scores, labels)
-    recall, precision = precision_recall_points(scores, labels)
-    # THEN calling 1.0 defective finds 3 of 4 defects with 1 false alarm in 4, whatever the photos' order
-    assert fpr.tolist() == [0, 0.25, 1] and tpr.tolist() == [0, 0.75, 1]
-    assert recall.tolist() == [0.75, 1.0] and precision.tolist() == [0.75, 0.5]
-    assert _area(fpr, tpr) == pytest.approx(roc_auc(scores, labels))
 
 
 @pytest.fixture(scope="module")
