@@ -1,7 +1,7 @@
 """Chalice wiring only: each handler hands its event to a `chalicelib` module."""
 import os
 
-from chalice import BadRequestError, Chalice, Response
+from chalice import BadRequestError, Chalice, CORSConfig, Response
 
 from chalicelib import inspection, observability, reinspection, result_wait, starter, uploads
 from chalicelib.api_errors import error_response, middleware as api_error_middleware
@@ -11,7 +11,7 @@ from chalicelib.endpoint import SageMakerEndpoint
 from chalicelib.keys import UNMATCHED_PRODUCT_ID, InvalidProductId, validate_product_id
 from chalicelib.logs import log
 from chalicelib.results import DynamoDbResultsStore, ProductNotFound, ResultsStoreUnavailable, product_results
-from chalicelib.settings import Settings, upload_queue_name
+from chalicelib.settings import Settings, cors_origin, upload_queue_name
 
 # chalicelib.logs writes every line as JSON on the logger named like the app; Chalice's own plain-text handler
 # on that logger would repeat each line wherever the JSON stream is not stdout (the embedded stack's log file).
@@ -31,6 +31,8 @@ def answer_errors_in_one_shape(event, get_response):
 
 # The queue S3 sends upload events to (created by the resource stack), from the stage's configuration.
 UPLOAD_QUEUE = upload_queue_name(os.environ)
+# CORS for the stage's ALLOWED_ORIGINS only (none by default: no CORS headers, no preflight); never "*".
+CORS = CORSConfig(allow_origin=origin) if (origin := cors_origin(os.environ)) else False
 
 
 def _results_store(settings: Settings) -> DynamoDbResultsStore:
@@ -69,7 +71,7 @@ def _json_request():
         return None
 
 
-@app.route("/uploads", methods=["POST"], cors=True, api_key_required=True)
+@app.route("/uploads", methods=["POST"], cors=CORS, api_key_required=True)
 def create_upload():
     try:
         body = uploads.create_upload(_json_request(), Settings.from_env(), clients.s3)
@@ -78,7 +80,7 @@ def create_upload():
     return Response(body=body, status_code=201)
 
 
-@app.route("/results/{product_id}", methods=["GET"], cors=True, api_key_required=True)
+@app.route("/results/{product_id}", methods=["GET"], cors=CORS, api_key_required=True)
 def get_results(product_id):
     try:
         if product_id != UNMATCHED_PRODUCT_ID:  # reserved: uploads whose key names no product
@@ -103,7 +105,7 @@ def get_results(product_id):
                               "ask again in a few seconds (no result is lost meanwhile).", {"Retry-After": "5"})
 
 
-@app.route("/reinspections", methods=["POST"], cors=True, api_key_required=True)
+@app.route("/reinspections", methods=["POST"], cors=CORS, api_key_required=True)
 def create_reinspections():
     settings = Settings.from_env()
     try:

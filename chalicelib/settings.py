@@ -6,6 +6,7 @@ nothing here knows where it runs.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 DEFAULT_CLASSES = ("defect_free", "defective")
@@ -130,3 +131,28 @@ def upload_queue_name(env: dict) -> str:
         )
     return UNCONFIGURED_QUEUE_NAME
 
+
+
+# scheme://host[:port], as a browser sends it in the Origin header: no path, no wildcard.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def cors_origin(env: dict) -> str | None:
+    """The browser origin allowed to call the REST API (CORS), from the stage's `ALLOWED_ORIGINS`; None: no CORS.
+
+    Comma-separated origins, but at most one for now: API Gateway answers the browser's preflight (OPTIONS)
+    itself, with the one fixed origin Chalice's CORSConfig gives it, and a browser accepts only one origin per
+    answer. Never `*`: any web page could then call the API with a key it carries.
+    """
+    origins = [origin.strip() for origin in env.get("ALLOWED_ORIGINS", "").split(",") if origin.strip()]
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigurationError(
+                f"ALLOWED_ORIGINS: {origin!r} is not an origin; give scheme://host[:port] (no path, no '*'), "
+                "e.g. https://line7.example.com.")
+    if len(origins) > 1:
+        raise ConfigurationError(
+            f"ALLOWED_ORIGINS names {len(origins)} origins; the REST API can allow one per stage (API Gateway "
+            "answers the browser's preflight with one fixed origin). Serve the pages from one origin, or use a "
+            "stage per origin.")
+    return origins[0] if origins else None

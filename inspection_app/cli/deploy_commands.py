@@ -12,7 +12,8 @@ from ..deploy.deployment import deploy, destroy
 
 def _cmd_deploy(args) -> int:
     deploy(args.stage, endpoint_name=args.endpoint_name, confidence_threshold=args.confidence_threshold,
-           alert_email=args.alert_email, model_dir=args.model_dir, profile=args.profile, region=args.region)
+           alert_email=args.alert_email, access_log_bucket=args.access_log_bucket, model_dir=args.model_dir,
+           profile=args.profile, region=args.region)
     return 0
 
 
@@ -40,15 +41,20 @@ def add_deploy_commands(subparsers) -> None:
                                     "or the previous value)")
     deploy_parser.add_argument("--alert-email", help="subscribe this address to defect alerts ('' removes it)")
     deploy_parser.add_argument(
+        "--access-log-bucket",
+        help="an existing bucket that receives the upload bucket's S3 server access logs ('' switches them off; "
+             "default: off, or the previous value)")
+    deploy_parser.add_argument(
         "--model-dir", type=Path,
         help="the model directory the endpoint serves: MODEL_INPUT_SIZE is its model.json input_size (needed "
              f"when the endpoint has no {INPUT_SIZE_TAG} tag, which `inspection-app sagemaker deploy` sets)")
     deploy_parser.set_defaults(func=_cmd_deploy)
 
     destroy_parser = subparsers.add_parser(
-        "destroy", help="delete a deployed stage, its images and its results",
+        "destroy", help="delete a deployed stage and its images; its results table is kept",
         description="Delete the API key and usage plan, `chalice delete`, empty the upload bucket and delete "
-                    "the resource stack.",
+                    "the resource stack. The results table is kept (deletion protection); the command prints how to "
+                    "delete it on purpose.",
     )
     _aws_options(destroy_parser)
     destroy_parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -31,27 +31,31 @@ def gateway_response_template(code: str, message: str | None) -> str:
 
 
 def gateway_responses_sam() -> dict:
-    """GATEWAY_RESPONSES as the GatewayResponses property of SAM's AWS::Serverless::Api."""
+    """GATEWAY_RESPONSES as the GatewayResponses property of SAM's AWS::Serverless::Api.
+
+    Without CORS headers: the merge template serves every stage, and a stage's allowed origin (ALLOWED_ORIGINS)
+    is known only when it is deployed. A browser page then sees API Gateway's own refusals (bad key, throttling)
+    as CORS failures on the one-stack path; `inspection-app deploy` adds the stage's origin to them."""
     responses = {}
     for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
-        response = {
-            "ResponseParameters": {"Headers": {"Access-Control-Allow-Origin": "'*'"}},
-            "ResponseTemplates": {"application/json": gateway_response_template(code, message)},
-        }
+        response = {"ResponseTemplates": {"application/json": gateway_response_template(code, message)}}
         if status:
             response["StatusCode"] = status
         responses[response_type] = response
     return responses
 
 
-def ensure_gateway_responses(apigateway, rest_api_id: str, api_stage: str) -> None:
+def ensure_gateway_responses(apigateway, rest_api_id: str, api_stage: str, origin: str | None = None) -> None:
     """Put GATEWAY_RESPONSES on the REST API and redeploy its stage (they apply from the next deployment).
 
+    `origin`: the stage's allowed browser origin (chalicelib.settings.cors_origin), so a page there can read
+    why it was refused; None: no CORS header, as on the app's own answers. Each put replaces the response, so a
+    header an earlier deployment set goes when the origin does.
     Run after every `chalice deploy`: it rewrites the API from its swagger, which has none of them."""
+    cors = {"responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": f"'{origin}'"}} if origin else {}
     for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
         apigateway.put_gateway_response(
-            restApiId=rest_api_id, responseType=response_type, **({"statusCode": status} if status else {}),
-            responseParameters={"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+            restApiId=rest_api_id, responseType=response_type, **({"statusCode": status} if status else {}), **cors,
             responseTemplates={"application/json": gateway_response_template(code, message)},
         )
     apigateway.create_deployment(restApiId=rest_api_id, stageName=api_stage,

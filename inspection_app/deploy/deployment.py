@@ -12,6 +12,8 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
+from chalicelib.settings import ConfigurationError, cors_origin
+
 from ..aws_session import aws_session
 from ..chalice_stage import PROJECT_DIR
 from ..resource_template import resource_template
@@ -29,6 +31,7 @@ from .errors import DeployError
 from .model_input import check_endpoint, endpoint_input_size, resolve_model_input_size
 from .names import Names, resource_stack_name, stage_names, validate_stage_and_endpoint
 from .policies import write_policy_files
+from .results_table import kept_table_notice, kept_table_problem, table_exists
 from .sqs_trigger import enable_partial_batch_failures
 from .upload_bucket import count_objects, empty_bucket
 
@@ -70,6 +73,7 @@ def deploy(
     endpoint_name: str | None = None,
     confidence_threshold: float | None = None,
     alert_email: str | None = None,
+    access_log_bucket: str | None = None,
     model_dir: Path | None = None,
     profile: str | None = None,
     region: str | None = None,
@@ -83,7 +87,8 @@ def deploy(
     """Deploy the stage: resource stack, configuration, `chalice deploy`, partial batch failures, API key.
 
     `model_dir`: the model directory the endpoint serves, for its input size where the endpoint has no
-    INPUT_SIZE_TAG (see `resolve_model_input_size`)."""
+    INPUT_SIZE_TAG (see `resolve_model_input_size`). `access_log_bucket`: where the upload bucket's access logs
+    go ('' switches them off; None keeps the stack's setting)."""
     project_dir = Path(project_dir)
     session = session or aws_session(profile, region)
     config = read_config(project_dir)
@@ -95,6 +100,13 @@ def deploy(
     existing = find_stack(cfn, name)
     if endpoint_name is None and existing is None:
         raise DeployError("The first deployment of a stage needs --endpoint-name (the SageMaker endpoint to call).")
+    try:
+        origin = cors_origin(environment)
+    except ConfigurationError as error:
+        raise DeployError(f"Stage {stage} in .chalice/config.json: {error}") from None
+    table = stage_names(app_name, stage).table_name
+    if existing is None and table_exists(session.client("dynamodb"), table):
+        raise DeployError(kept_table_problem(table, session.region_name, stage))
 
     # Before anything changes: the endpoint to call (given, or the one the stack has) and its model's input size.
     serving = endpoint_name or stack_parameters(existing)["EndpointName"]
@@ -110,6 +122,7 @@ def deploy(
         "ModelInputSize": input_size,
         "ConfidenceThreshold": confidence_threshold,
         "AlertEmail": alert_email,
+        "AccessLogBucket": access_log_bucket,
         "UploadPrefix": environment.get("UPLOAD_PREFIX", "uploads/"),
     }
     template_body = json.dumps(resource_template(project_dir))
@@ -135,7 +148,7 @@ def deploy(
         raise DeployError(f".chalice/deployed/{stage}.json names no REST API; did `chalice deploy` succeed?")
     api_stage = config["stages"].get(stage, {}).get("api_gateway_stage", config.get("api_gateway_stage", "api"))
     api_key = ensure_api_key(session.client("apigateway"), rest_api["rest_api_id"], api_stage, names)
-    ensure_gateway_responses(session.client("apigateway"), rest_api["rest_api_id"], api_stage)
+    ensure_gateway_responses(session.client("apigateway"), rest_api["rest_api_id"], api_stage, origin)
 
     summary = {
         "stack": name,
@@ -157,6 +170,10 @@ def deploy(
         f"  results table   {outputs['ResultsTableName']}\n"
         f"  state machine   {outputs['StateMachineArn']}\n"
         f"  dead letters    {outputs['DeadLetterQueueUrl']}\n"
+        f"  browser origin  {origin or 'none (no CORS; set ALLOWED_ORIGINS for the stage to allow one)'}\n"
+        f"  alarms notify   {outputs['OperationsTopicArn']}; subscribe:\n"
+        f"                  aws sns subscribe --topic-arn {outputs['OperationsTopicArn']} --protocol email "
+        f"--notification-endpoint YOU@EXAMPLE.COM\n"
         + ("  alert e-mail    confirm the subscription in the mail AWS just sent\n" if alert_email else "")
     )
     return summary
@@ -194,10 +211,11 @@ def destroy(
         out(f"  the Chalice app (functions, SQS trigger, REST API) recorded in .chalice/deployed/{stage}.json")
     out(f"  the usage plan {names.usage_plan_name()} and the API key {names.api_key_name()}")
     if stack:
-        out(f"  stack {name}: results table {outputs.get('ResultsTableName')} with all verdicts, queues, topic, "
-            "state machine, logs")
+        out(f"  stack {name}: queues, topics and their key, alarms, state machine, logs")
         out(f"  every object in s3://{bucket} ({images} now) - the bucket must be empty before it can be deleted")
-    if not assume_yes and ask(f"Type the stage name ({stage}) to delete all of it: ").strip() != stage:
+        out(f"It keeps the results table {outputs.get('ResultsTableName') or names.table_name} with every verdict "
+            "(deletion protection; how to delete it on purpose follows).")
+    if not assume_yes and ask(f"Type the stage name ({stage}) to delete it: ").strip() != stage:
         out("Nothing deleted.")
         return False
 
@@ -219,4 +237,6 @@ def destroy(
         # The stage's settings pointed at what is now gone.
         clear_stage_outputs(project_dir, stage)
     out(f"Stage {stage} deleted.")
+    if stack:
+        out(kept_table_notice(outputs.get("ResultsTableName") or names.table_name, session.region_name))
     return True

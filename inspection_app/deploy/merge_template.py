@@ -119,7 +119,7 @@ def merge_template(project_dir: Path = PROJECT_DIR) -> dict:
     outputs = {
         key: {"Value": output(key)}
         for key in ("UploadBucketName", "UploadQueueUrl", "DeadLetterQueueUrl", "ResultsTableName",
-                    "AlertTopicArn", "StateMachineArn")
+                    "AlertTopicArn", "OperationsTopicArn", "StateMachineArn")
     }
     outputs["ApiKeyId"] = {"Description": "aws apigateway get-api-key --api-key ID --include-value",
                            "Value": {"Ref": "ApiKey"}}

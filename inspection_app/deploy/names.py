@@ -55,8 +55,12 @@ class Names:
         return f"{self.queue_arn}-dlq"
 
     @property
+    def table_name(self) -> str:
+        return f"{self.app_name}-{self.stage}-results"
+
+    @property
     def table_arn(self) -> str:
-        return f"arn:{self.partition}:dynamodb:{self.region}:{self.account}:table/{self.app_name}-{self.stage}-results"
+        return f"arn:{self.partition}:dynamodb:{self.region}:{self.account}:table/{self.table_name}"
 
     @property
     def topic_arn(self) -> str:

@@ -50,6 +50,25 @@ def _cors_configuration(value: dict) -> dict:
                           for rule in value["CorsRules"]]}
 
 
+_LIFECYCLE_RULE_KEYS = {"Id", "Status", "Prefix", "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"}
+
+
+def _lifecycle_configuration(value: dict) -> dict:
+    """CloudFormation's LifecycleConfiguration as PutBucketLifecycleConfiguration takes it (the rules the template
+    uses: Id is ID, a Prefix becomes a Filter, the two nested shapes are the API's)."""
+    unconverted = {key for rule in value["Rules"] for key in rule} - _LIFECYCLE_RULE_KEYS
+    if unconverted:
+        raise ValueError(f"lifecycle rule keys {sorted(unconverted)} are not converted for the local bucket")
+    return {"Rules": [{"Filter": {"Prefix": rule.get("Prefix", "")},
+                       **{("ID" if key == "Id" else key): item for key, item in rule.items() if key != "Prefix"}}
+                      for rule in value["Rules"]]}
+
+
+def _logging_status(value: dict) -> dict:
+    """CloudFormation's LoggingConfiguration as PutBucketLogging takes it."""
+    return {"LoggingEnabled": {"TargetBucket": value["DestinationBucketName"], "TargetPrefix": value.get("LogFilePrefix", "")}}
+
+
 # Bucket property -> the call that applies it (s3 client, bucket name, the property's value).
 _BUCKET_SETTINGS = {
     # S3 -> SQS: how every upload reaches the starter.
@@ -64,6 +83,11 @@ _BUCKET_SETTINGS = {
         Bucket=bucket, OwnershipControls=value),
     "CorsConfiguration": lambda s3, bucket, value: s3.put_bucket_cors(
         Bucket=bucket, CORSConfiguration=_cors_configuration(value)),
+    "LifecycleConfiguration": lambda s3, bucket, value: s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration=_lifecycle_configuration(value)),
+    # Only with an AccessLogBucket parameter (the local stage gives none: the !If resolves to no value).
+    "LoggingConfiguration": lambda s3, bucket, value: s3.put_bucket_logging(
+        Bucket=bucket, BucketLoggingStatus=_logging_status(value)),
 }
 
 
@@ -110,11 +134,22 @@ def _create_state_machine(session, properties: dict) -> None:
     )
 
 
+def _put_alarm(session, properties: dict) -> None:
+    """The alarm as CloudWatch's PutMetricAlarm takes it (the same names). Locally no metric ever reaches it,
+    but `aws cloudwatch describe-alarms` against the stack shows what the cloud would watch."""
+    session.client("cloudwatch").put_metric_alarm(**properties)
+
+
 COMPLETIONS = {
     "AWS::S3::Bucket": Completion(frozenset(_BUCKET_SETTINGS), _complete_bucket),
     "AWS::DynamoDB::Table": Completion(frozenset({"PointInTimeRecoverySpecification"}), _complete_table),
     # moto's CloudFormation skips the whole resource type.
     "AWS::SQS::QueuePolicy": Completion(frozenset({"Queues", "PolicyDocument"}), _apply_queue_policy),
+    # moto's CloudFormation skips the whole resource type.
+    "AWS::CloudWatch::Alarm": Completion(
+        frozenset({"AlarmName", "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period",
+                   "EvaluationPeriods", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions"}),
+        _put_alarm),
     "AWS::StepFunctions::StateMachine": Completion(
         frozenset({"StateMachineName", "DefinitionString", "DefinitionSubstitutions", "RoleArn", *_STATE_MACHINE_OPTIONS}),
         _create_state_machine),
@@ -135,16 +170,32 @@ class _Resolved(NamedTuple):
     output: str  # the extra output that carries the intrinsic function's value
 
 
+class _Choice(NamedTuple):
+    """An `Fn::If`: an output says which branch its condition selects ("true"/"false"); each branch is deferred
+    on its own (an output's value must be a string, so an object branch cannot travel whole)."""
+    condition: _Resolved
+    when_true: Any
+    when_false: Any
+
+
 def _is_intrinsic(value) -> bool:
     return isinstance(value, dict) and len(value) == 1 and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::"))
 
 
+def _output(value, outputs: dict) -> _Resolved:
+    key = f"{_RESOLVED}{len(outputs)}"
+    outputs[key] = {"Value": value}
+    return _Resolved(key)
+
+
 def _defer_intrinsics(value, outputs: dict):
     """`value` with every intrinsic function moved into `outputs` (a template's Outputs) and a _Resolved left."""
+    if _is_intrinsic(value) and "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        return _Choice(_output({"Fn::If": [condition, "true", "false"]}, outputs),
+                       _defer_intrinsics(when_true, outputs), _defer_intrinsics(when_false, outputs))
     if _is_intrinsic(value):
-        key = f"{_RESOLVED}{len(outputs)}"
-        outputs[key] = {"Value": value}
-        return _Resolved(key)
+        return _output(value, outputs)
     if isinstance(value, dict):
         return {key: _defer_intrinsics(item, outputs) for key, item in value.items()}
     if isinstance(value, list):
@@ -153,12 +204,16 @@ def _defer_intrinsics(value, outputs: dict):
 
 
 def _fill(value, outputs: dict):
+    """`value` with each _Resolved replaced by its output. A `Ref` to AWS::NoValue has no output: the property or
+    list item holding it is left out, as CloudFormation leaves it out."""
+    if isinstance(value, _Choice):
+        return _fill(value.when_true if outputs[value.condition.output] == "true" else value.when_false, outputs)
     if isinstance(value, _Resolved):
-        return outputs[value.output]
+        return outputs.get(value.output)
     if isinstance(value, dict):
-        return {key: _fill(item, outputs) for key, item in value.items()}
+        return {key: filled for key, item in value.items() if (filled := _fill(item, outputs)) is not None}
     if isinstance(value, list):
-        return [_fill(item, outputs) for item in value]
+        return [filled for item in value if (filled := _fill(item, outputs)) is not None]
     return value
 
 

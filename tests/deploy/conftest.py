@@ -9,7 +9,7 @@ import json
 import os
 
 import pytest
-from deploy_helpers import PLACEHOLDER_ENVIRONMENT, REGION, copy_project, run_chalice
+from deploy_helpers import ALLOWED_ORIGIN, PLACEHOLDER_ENVIRONMENT, REGION, copy_project, run_chalice
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,8 @@ def packaged(tmp_path_factory) -> dict:
     project = copy_project(tmp_path_factory.mktemp("package") / "project", requirements=True)
     config_path = project / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
-    config["stages"]["dev"]["environment_variables"].update(PLACEHOLDER_ENVIRONMENT)
+    # With a browser origin allowed, so that the template shows how CORS is answered (none by default).
+    config["stages"]["dev"]["environment_variables"].update(PLACEHOLDER_ENVIRONMENT, ALLOWED_ORIGINS=ALLOWED_ORIGIN)
     config_path.write_text(json.dumps(config, indent=2))
 
     plain = run_chalice(project, "package", "--stage", "dev", "plain/")

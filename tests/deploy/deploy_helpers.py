@@ -9,6 +9,8 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
+# The browser origin the packaged dev stage allows (tests/deploy/conftest.py).
+ALLOWED_ORIGIN = "https://line7.example.com"
 # What the stage's environment looks like once `inspection-app deploy` has written the stack's outputs.
 PLACEHOLDER_ENVIRONMENT = {
     "UPLOAD_BUCKET": "quality-inspection-dev-123456789012-us-east-1",
@@ -54,16 +56,22 @@ def run_chalice(project: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
-def trigger_queue(project: Path, stage: str) -> subprocess.CompletedProcess:
-    """The starter's SQS queue as `chalice deploy --stage STAGE` sees it: Chalice's loader as its CLI calls it,
-    with the stage's environment from its config.json (a process of its own: `app` is imported once)."""
+def loaded_app(project: Path, stage: str, expression: str) -> subprocess.CompletedProcess:
+    """Print `expression` (of `app`) as `chalice deploy --stage STAGE` loads the app: Chalice's loader as its CLI
+    calls it, with the stage's environment from its config.json (a process of its own: `app` is imported once)."""
     script = ("import os, sys; from chalice.cli.factory import CLIFactory; "
               "app = CLIFactory(sys.argv[1], environ=os.environ).create_config_obj(sys.argv[2]).chalice_app; "
-              "print(*[source.queue for source in app.event_sources])")
-    env = {key: value for key, value in os.environ.items() if key not in ("UPLOAD_QUEUE_NAME", "PYTHONPATH")}
+              f"print({expression})")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("UPLOAD_QUEUE_NAME", "ALLOWED_ORIGINS", "PYTHONPATH")}
     env["AWS_CHALICE_CLI_MODE"] = "true"  # what the `chalice` command sets
     return subprocess.run([sys.executable, "-c", script, str(project), stage], cwd=project, env=env,
                           capture_output=True, text=True, timeout=60)
+
+
+def trigger_queue(project: Path, stage: str) -> subprocess.CompletedProcess:
+    """The starter's SQS queue as `chalice deploy --stage STAGE` sees it."""
+    return loaded_app(project, stage, "*[source.queue for source in app.event_sources]")
 
 
 def lint_errors(path: Path) -> list[str]:

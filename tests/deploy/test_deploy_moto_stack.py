@@ -14,7 +14,8 @@ from inspection_app.resource_template import load_template, resource_template
 
 STACK = "quality-inspection-dev-resources"
 # Types in resources.yaml that moto's CloudFormation skips; cfn-lint checks their properties instead.
-UNSUPPORTED_BY_MOTO = {"AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription"}
+UNSUPPORTED_BY_MOTO = {"AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription",
+                       "AWS::CloudWatch::Alarm"}
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*CloudFormation.*:UserWarning")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from deploy_helpers import PROJECT_DIR, lint_errors
+from deploy_helpers import ALLOWED_ORIGIN, PROJECT_DIR, copy_project, lint_errors, loaded_app
 
 from inspection_app.deploy.api_gateway import GATEWAY_RESPONSES
 from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS
@@ -64,18 +64,33 @@ def test_every_function_is_traced_by_lambda_and_may_send_its_traces(packaged):
         assert traces and set(traces[0]["Action"]) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, handler
 
 
-def test_routes_require_an_api_key_and_keep_cors_preflight_open(packaged):
+def test_routes_require_an_api_key_and_the_cors_preflight_allows_only_the_stages_origin(packaged):
     swagger = packaged["plain"]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     assert swagger["securityDefinitions"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    preflights = 0
     for path, methods in swagger["paths"].items():
         for method, operation in methods.items():
             if method == "options":
-                # The browser's preflight carries no key: it must stay open, and allow the key header.
+                # The browser's preflight carries no key: it must stay open, allow the key header, and name
+                # the stage's ALLOWED_ORIGINS (the packaged dev stage allows one), never "*".
                 assert "security" not in operation
                 headers = operation["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
                 assert "X-Api-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
+                assert headers["method.response.header.Access-Control-Allow-Origin"] == f"'{ALLOWED_ORIGIN}'"
+                preflights += 1
             else:
                 assert operation["security"] == [{"api_key": []}], f"{method.upper()} {path} is open"
+    assert preflights == len(swagger["paths"])
+
+
+def test_given_the_checked_in_dev_stage_when_chalice_loads_the_app_then_no_route_answers_cors(tmp_path):
+    # GIVEN the project as committed: no stage sets ALLOWED_ORIGINS
+    project = copy_project(tmp_path / "project")
+    # WHEN Chalice loads app.py for the dev stage (the local stage is never deployed)
+    loaded = loaded_app(project, "dev", "*sorted({str(entry.cors) for methods in app.routes.values() "
+                                        "for entry in methods.values()})")
+    # THEN no route has a CORS configuration: no CORS headers, no preflight
+    assert (loaded.returncode, loaded.stdout.split()) == (0, ["None"]), loaded.stderr
 
 
 def test_merged_starter_reports_partial_batch_failures_from_the_stack_queue(packaged):
@@ -186,7 +201,8 @@ def test_merged_api_answers_its_own_errors_in_the_apps_shape(packaged):
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     for response in responses.values():
         assert response["ResponseTemplates"]["application/json"].startswith('{"error": ')
-        assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'"
+        # The merge template serves every stage; a stage's origin is added by `inspection-app deploy` only.
+        assert "ResponseParameters" not in response
     assert "DefinitionBody" in api  # Chalice's swagger, which SAM adds them to
 
 

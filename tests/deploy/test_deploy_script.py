@@ -208,9 +208,8 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
         assert template.startswith('{"error": "%s", "message": ' % code), response_type
         if status:
             assert responses[response_type]["statusCode"] == status
-        # A browser can read why (bad key, throttled) instead of reporting a CORS failure.
-        assert responses[response_type]["responseParameters"] == {
-            "gatewayresponse.header.Access-Control-Allow-Origin": "'*'"}, response_type
+        # The dev stage allows no browser origin: no CORS header here either (never "*").
+        assert not responses[response_type].get("responseParameters"), response_type
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
     assert json.loads(gateway_response_template("NotFound", "No route.")) == {
         "error": "NotFound", "message": "No route."}
@@ -311,7 +310,8 @@ def test_destroy_removes_everything_after_emptying_the_bucket(aws, project):
 
     assert destroy("dev", project_dir=project, session=aws, run=chalice, ask=ask, out=lines.append,
                           wait_delay=1)
-    assert "1 now" in "\n".join(lines) and prompts
+    printed = "\n".join(lines)
+    assert "1 now" in printed and prompts
     assert chalice.calls[-1]["command"][1:] == ["delete", "--stage", "dev"]
     stacks = aws.client("cloudformation").list_stacks()["StackSummaries"]
     assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks if s["StackName"].startswith("quality-inspection-dev"))
@@ -320,6 +320,83 @@ def test_destroy_removes_everything_after_emptying_the_bucket(aws, project):
     assert bucket not in [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
     environment = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["dev"]["environment_variables"]
     assert environment["UPLOAD_BUCKET"] == ""
+    # The verdicts stay (DeletionPolicy Retain, deletion protection), and the output says how to delete them.
+    table = aws.client("dynamodb").describe_table(TableName="quality-inspection-dev-results")["Table"]
+    assert table["DeletionProtectionEnabled"] is True
+    assert "It keeps the results table quality-inspection-dev-results with every verdict" in printed
+    assert "Kept the results table quality-inspection-dev-results" in printed
+    for command in (f"aws dynamodb update-table --region {REGION} --table-name quality-inspection-dev-results "
+                    "--no-deletion-protection-enabled",
+                    f"aws dynamodb delete-table --region {REGION} --table-name quality-inspection-dev-results"):
+        assert command in printed
+
+
+def test_given_a_destroyed_stage_when_deployed_again_then_the_kept_table_stops_it_before_anything_is_made(
+        aws, project):
+    # GIVEN a stage that was deployed and destroyed: its results table was kept
+    chalice = RecordedChalice()
+    _deploy(aws, project, chalice, endpoint_name="pcb-classifier")
+    assert destroy("dev", assume_yes=True, project_dir=project, session=aws, run=chalice, out=lambda _: None,
+                   wait_delay=1)
+    # WHEN it is deployed again
+    with pytest.raises(DeployError) as raised:
+        _deploy(aws, project, chalice, endpoint_name="pcb-classifier")
+    # THEN it stops before creating a stack that could not create the table, and says what to do
+    assert "results table quality-inspection-dev-results already exists" in str(raised.value)
+    assert "--no-deletion-protection-enabled" in str(raised.value) and "another stage name" in str(raised.value)
+    assert not [s for s in aws.client("cloudformation").list_stacks()["StackSummaries"]
+                if s["StackStatus"] != "DELETE_COMPLETE"]
+    # AND once the old verdicts are deleted on purpose, the stage deploys again
+    dynamodb = aws.client("dynamodb")
+    dynamodb.update_table(TableName="quality-inspection-dev-results", DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName="quality-inspection-dev-results")
+    aws.client("iam").delete_role(RoleName="quality-inspection-dev-start_inspections")  # the recorder's leftover
+    summary, _ = _deploy(aws, project, chalice, endpoint_name="pcb-classifier")
+    assert summary["outputs"]["ResultsTableName"] == "quality-inspection-dev-results"
+
+
+def _allow_origin(project, value: str) -> None:
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["ALLOWED_ORIGINS"] = value
+    config_path.write_text(json.dumps(config))
+
+
+def test_given_a_stage_with_an_allowed_origin_when_deployed_then_api_gateways_own_answers_allow_only_it(
+        aws, project):
+    # GIVEN a stage that allows the line-7 dashboard's origin
+    _allow_origin(project, "https://line7.example.com")
+    # WHEN it is deployed
+    summary, printed = _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier")
+    # THEN a page there can read why API Gateway refused it (bad key, throttled), and only there
+    apigateway = aws.client("apigateway")
+    rest_api_id = apigateway.get_rest_apis()["items"][0]["id"]
+    for response in apigateway.get_gateway_responses(restApiId=rest_api_id)["items"]:
+        assert response["responseParameters"] == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "'https://line7.example.com'"}
+    assert "browser origin  https://line7.example.com" in printed
+
+
+def test_given_a_wildcard_origin_when_deployed_then_it_is_refused_before_anything_is_made(aws, project):
+    _allow_origin(project, "*")
+    with pytest.raises(DeployError, match="ALLOWED_ORIGINS: '\\*' is not an origin"):
+        _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier")
+    assert aws.client("cloudformation").list_stacks()["StackSummaries"] == []
+
+
+def test_deploy_hardens_the_stack_and_says_where_the_alarms_go(aws, project):
+    # WHEN a stage is deployed with an access-log bucket
+    aws.client("s3").create_bucket(Bucket="plant-access-logs", ACL="log-delivery-write")
+    summary, printed = _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier",
+                               access_log_bucket="plant-access-logs")
+    # THEN the stack has it as a parameter, and the output names the operations topic and how to subscribe
+    stack = aws.client("cloudformation").describe_stacks(StackName="quality-inspection-dev-resources")["Stacks"][0]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["AccessLogBucket"] == "plant-access-logs"
+    topic = summary["outputs"]["OperationsTopicArn"]
+    assert topic == f"arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-dev-operations"
+    assert f"aws sns subscribe --topic-arn {topic} --protocol email" in printed
+    attributes = aws.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert attributes["KmsMasterKeyId"] == summary["outputs"]["TopicKeyArn"].rsplit("/", 1)[1]
 
 
 def test_destroy_without_confirmation_deletes_nothing(aws, project):
@@ -337,9 +414,10 @@ def test_commands_register_in_a_cli():
     deploy_commands.add_deploy_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["deploy", "--stage", "dev", "--endpoint-name", "pcb-classifier",
                               "--alert-email", "qa@example.com", "--confidence-threshold", "0.8",
-                              "--model-dir", "var/model"])
-    assert (args.stage, args.endpoint_name, args.alert_email, args.confidence_threshold, args.model_dir) == (
-        "dev", "pcb-classifier", "qa@example.com", 0.8, Path("var/model"))
+                              "--model-dir", "var/model", "--access-log-bucket", "plant-access-logs"])
+    assert (args.stage, args.endpoint_name, args.alert_email, args.confidence_threshold, args.model_dir,
+            args.access_log_bucket) == ("dev", "pcb-classifier", "qa@example.com", 0.8, Path("var/model"),
+                                        "plant-access-logs")
     assert args.func is deploy_commands._cmd_deploy
     args = parser.parse_args(["destroy", "--stage", "dev", "--yes"])
     assert args.yes and args.func is deploy_commands._cmd_destroy

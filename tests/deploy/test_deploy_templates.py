@@ -91,12 +91,94 @@ def test_bucket_is_private_and_encrypted(template):
 
 def test_only_the_bucket_may_send_to_the_queue(template):
     policy = template["Resources"]["UploadQueuePolicy"]["Properties"]["PolicyDocument"]
-    [statement] = policy["Statement"]
+    [statement, _] = policy["Statement"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
     bucket_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
     bucket_name = template["Resources"]["UploadBucket"]["Properties"]["BucketName"]["Fn::Sub"]
     assert bucket_arn == f"arn:${{AWS::Partition}}:s3:::{bucket_name}"
+
+
+def test_results_table_outlives_the_stack_and_refuses_deletion(template):
+    table = template["Resources"]["ResultsTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_bucket_expires_old_versions_and_abandoned_uploads_and_can_log_access(template):
+    properties = template["Resources"]["UploadBucket"]["Properties"]
+    [rule] = properties["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and "Prefix" not in rule  # the whole bucket
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
+    # Access logging only when AccessLogBucket is given (off by default).
+    assert template["Parameters"]["AccessLogBucket"]["Default"] == ""
+    condition, logging, otherwise = properties["LoggingConfiguration"]["Fn::If"]
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AccessLogBucket"}, ""]}]}
+    assert logging["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
+    assert otherwise == {"Ref": "AWS::NoValue"}
+
+
+def test_every_queue_refuses_requests_without_tls(template):
+    denied = set()
+    for policy in resources_of_type(template, "AWS::SQS::QueuePolicy").values():
+        statements = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        [deny] = statements
+        assert (deny["Principal"], deny["Action"]) == ("*", "sqs:*")
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        resources = deny["Resource"] if isinstance(deny["Resource"], list) else [deny["Resource"]]
+        assert resources == [{"Fn::GetAtt": [queue["Ref"], "Arn"]} for queue in policy["Properties"]["Queues"]]
+        denied |= {queue["Ref"] for queue in policy["Properties"]["Queues"]}
+    assert denied == set(resources_of_type(template, "AWS::SQS::Queue"))
+
+
+def test_topics_are_encrypted_with_a_key_cloudwatch_and_the_state_machine_may_use(template):
+    resources = template["Resources"]
+    topics = resources_of_type(template, "AWS::SNS::Topic")
+    assert set(topics) == {"AlertTopic", "OperationsTopic"}
+    for name, topic in topics.items():
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "TopicKey"}, name
+    key = resources["TopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    root = statements["AccountAdministersAndDelegatesThroughIam"]
+    assert root["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    alarms = statements["CloudWatchAlarmsPublishToTheOperationsTopic"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    # The publishing roles (the state machine's) use the key through SNS only, and only in this account.
+    via_sns = statements["AccountPrincipalsPublishThroughSns"]
+    assert set(via_sns["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert via_sns["Condition"]["StringEquals"] == {"kms:CallerAccount": {"Ref": "AWS::AccountId"},
+                                                     "kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}
+    assert len(statements) == 3
+    assert template["Outputs"]["OperationsTopicArn"]["Value"] == {"Ref": "OperationsTopic"}
+
+
+def test_alarms_watch_failures_and_publish_to_the_operations_topic(template):
+    from chalicelib.logs import SERVICE
+    from chalicelib.metrics import NAMESPACE
+
+    by_name = {alarm["Properties"]["AlarmName"]["Fn::Sub"].split("}-", 2)[-1]: alarm["Properties"]
+               for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()}
+    assert set(by_name) == {"dead-letters", "parked-verdicts", "failed-executions", "error-verdicts", "endpoint-5xx"}
+    for name, alarm in by_name.items():
+        assert alarm["AlarmActions"] == [{"Ref": "OperationsTopic"}], name
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold"), name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+    def dimensions(name):
+        return {d["Name"]: d["Value"] for d in by_name[name]["Dimensions"]}
+
+    assert dimensions("dead-letters") == {"QueueName": {"Fn::GetAtt": ["UploadDeadLetterQueue", "QueueName"]}}
+    assert dimensions("parked-verdicts") == {"QueueName": {"Fn::GetAtt": ["ParkedVerdictQueue", "QueueName"]}}
+    assert dimensions("failed-executions") == {"StateMachineArn": {"Ref": "InspectionStateMachine"}}
+    # The EMF metric chalicelib/metrics.py writes: its namespace, and exactly its dimension set.
+    errors = by_name["error-verdicts"]
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == (NAMESPACE, "Verdicts", "Sum")
+    assert dimensions("error-verdicts") == {"service": SERVICE, "verdict": "error"}
+    assert dimensions("endpoint-5xx") == {"EndpointName": {"Ref": "EndpointName"},
+                                          "VariantName": {"Ref": "EndpointVariantName"}}
 
 
 def test_alert_email_is_optional(template):

@@ -28,13 +28,18 @@ APPLIED_BY_MOTO = {
     "AWS::SQS::Queue": {"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "SqsManagedSseEnabled",
                         "RedrivePolicy"},
     "AWS::S3::Bucket": {"BucketName", "BucketEncryption"},
-    "AWS::DynamoDB::Table": {"TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes"},
-    "AWS::SNS::Topic": {"TopicName", "DisplayName"},
+    "AWS::DynamoDB::Table": {"TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+                             "DeletionProtectionEnabled"},
+    # A topic takes every property as a topic attribute.
+    "AWS::SNS::Topic": {"TopicName", "DisplayName", "KmsMasterKeyId"},
+    "AWS::KMS::Key": {"Description", "EnableKeyRotation", "KeyPolicy"},
     "AWS::Logs::LogGroup": {"LogGroupName", "RetentionInDays"},
     "AWS::IAM::Role": {"Description", "AssumeRolePolicyDocument", "Policies"},
 }
 # Types moto's CloudFormation skips altogether (it logs "No Moto CloudFormation support for ...").
-SKIPPED_BY_MOTO = {"AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription"}
+SKIPPED_BY_MOTO = {"AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::CloudWatch::Alarm"}
+# Completed properties that the local stage's parameters leave empty (an !If to no value): tested on their own.
+CONDITIONAL = {("AWS::S3::Bucket", "LoggingConfiguration")}
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # the types SKIPPED_BY_MOTO
 
@@ -94,6 +99,8 @@ PROBES = {
         Bucket=o["UploadBucketName"])["OwnershipControls"]),
     ("AWS::S3::Bucket", "CorsConfiguration"): lambda o: _or_none(lambda: client("s3").get_bucket_cors(
         Bucket=o["UploadBucketName"])["CORSRules"]),
+    ("AWS::S3::Bucket", "LifecycleConfiguration"): lambda o: _or_none(lambda: client("s3").get_bucket_lifecycle_configuration(
+        Bucket=o["UploadBucketName"])["Rules"]),
     ("AWS::DynamoDB::Table", "PointInTimeRecoverySpecification"): lambda o: {"ENABLED": True}.get(
         client("dynamodb").describe_continuous_backups(TableName=o["ResultsTableName"])["ContinuousBackupsDescription"]
         ["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]),
@@ -102,8 +109,17 @@ PROBES = {
        for name in COMPLETIONS["AWS::SQS::QueuePolicy"].properties},
     **{("AWS::StepFunctions::StateMachine", name): _state_machine
        for name in COMPLETIONS["AWS::StepFunctions::StateMachine"].properties},
+    **{("AWS::CloudWatch::Alarm", name): lambda o: _alarms(o) or None
+       for name in COMPLETIONS["AWS::CloudWatch::Alarm"].properties},
 }
-COMPLETED = sorted((resource_type, name) for resource_type, completion in COMPLETIONS.items() for name in completion.properties)
+COMPLETED = sorted((resource_type, name) for resource_type, completion in COMPLETIONS.items()
+                   for name in completion.properties if (resource_type, name) not in CONDITIONAL)
+
+
+def _alarms(outputs: dict) -> dict:
+    """The stack's alarms (those that publish to its operations topic), by name."""
+    return {alarm["AlarmName"]: alarm for alarm in client("cloudwatch").describe_alarms()["MetricAlarms"]
+            if alarm.get("AlarmActions") == [outputs["OperationsTopicArn"]]}
 
 
 def template_properties():
@@ -195,9 +211,55 @@ def test_given_the_local_stack_then_the_completion_applied_the_templates_values(
     [expected_rule] = bucket["CorsConfiguration"]["CorsRules"]
     assert (rule["AllowedMethods"], rule["MaxAgeSeconds"]) == (expected_rule["AllowedMethods"], expected_rule["MaxAge"])
     policy = json.loads(PROBES[("AWS::SQS::QueuePolicy", "PolicyDocument")](local_stack))
-    [statement] = policy["Statement"]
+    [statement, tls_only] = policy["Statement"]
     assert statement["Resource"] == local_stack["UploadQueueArn"]
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{name}"
+    # moto's SQS evaluates no queue policy, so the TLS-only deny is applied locally and refuses nothing there.
+    assert (tls_only["Effect"], tls_only["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    for queue in ("DeadLetterQueueUrl", "ParkedVerdictQueueUrl"):
+        [deny] = json.loads(client("sqs").get_queue_attributes(
+            QueueUrl=local_stack[queue], AttributeNames=["Policy"])["Attributes"]["Policy"])["Statement"]
+        assert deny["Sid"] == "DenyUnencryptedTransport", queue
+    [lifecycle] = PROBES[("AWS::S3::Bucket", "LifecycleConfiguration")](local_stack)
+    assert (lifecycle["Status"], lifecycle["NoncurrentVersionExpiration"]["NoncurrentDays"],
+            lifecycle["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]) == ("Enabled", 30, 1)
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=name)  # no AccessLogBucket locally
+
+
+def test_given_the_local_stack_then_its_alarms_watch_the_templates_metrics_and_publish_to_the_operations_topic(
+        local_stack):
+    alarms = _alarms(local_stack)
+    expected = {resource["Properties"]["AlarmName"]["Fn::Sub"].replace("${AppName}-${Stage}", "quality-inspection-local")
+                for resource in TEMPLATE["Resources"].values() if resource["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == expected and len(expected) == 5
+    errors = alarms["quality-inspection-local-error-verdicts"]
+    assert (errors["Namespace"], errors["MetricName"]) == ("QualityInspection", "Verdicts")
+    assert {d["Name"]: d["Value"] for d in errors["Dimensions"]} == {"service": "quality-inspection", "verdict": "error"}
+    dead_letters = alarms["quality-inspection-local-dead-letters"]
+    assert dead_letters["Dimensions"] == [{"Name": "QueueName", "Value": "quality-inspection-local-uploads-dlq"}]
+    assert (dead_letters["Threshold"], dead_letters["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    failed = alarms["quality-inspection-local-failed-executions"]
+    assert failed["Dimensions"] == [{"Name": "StateMachineArn", "Value": local_stack["StateMachineArn"]}]
+
+
+def test_given_the_local_stack_then_both_topics_are_encrypted_with_the_stacks_key(local_stack):
+    sns = client("sns")
+    key_id = local_stack["TopicKeyArn"].rsplit("/", 1)[1]
+    for topic in ("AlertTopicArn", "OperationsTopicArn"):
+        assert sns.get_topic_attributes(TopicArn=local_stack[topic])["Attributes"]["KmsMasterKeyId"] == key_id, topic
+    assert client("kms").get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    table = client("dynamodb").describe_table(TableName=local_stack["ResultsTableName"])["Table"]
+    assert table["DeletionProtectionEnabled"] is True
+
+
+def test_given_an_access_log_bucket_when_created_then_the_upload_bucket_logs_to_it(local_aws):
+    # GIVEN a log bucket S3's log delivery may write to (S3, and moto, refuse any other)
+    client("s3").create_bucket(Bucket="line9-access-logs", ACL="log-delivery-write")
+    # WHEN a stack is created with it as AccessLogBucket
+    outputs = create_local_resources(boto3.session.Session(), TEMPLATE, stack_name="quality-inspection-line9-resources",
+                                     parameters={**parameters("line9"), "AccessLogBucket": "line9-access-logs"})
+    logging = client("s3").get_bucket_logging(Bucket=outputs["UploadBucketName"])["LoggingEnabled"]
+    assert logging == {"TargetBucket": "line9-access-logs", "TargetPrefix": "quality-inspection-line9/"}
 
 
 def test_given_the_local_stack_then_its_state_machine_runs_the_one_definition_with_local_arns(local_stack):

@@ -1,7 +1,7 @@
 """chalicelib.settings: reading the stage's environment."""
 import pytest
 
-from chalicelib.settings import UNCONFIGURED_QUEUE_NAME, ConfigurationError, Settings, upload_queue_name
+from chalicelib.settings import UNCONFIGURED_QUEUE_NAME, ConfigurationError, Settings, cors_origin, upload_queue_name
 
 REQUIRED = {
     "UPLOAD_BUCKET": "qi-uploads",
@@ -201,3 +201,31 @@ def test_given_no_queue_name_outside_the_chalice_cli_when_the_app_is_loaded_then
 def test_given_no_queue_name_under_the_chalice_cli_when_the_app_is_loaded_then_deploying_stops_with_what_to_do():
     with pytest.raises(ConfigurationError, match=r"inspection-app deploy --stage STAGE"):
         upload_queue_name({"AWS_CHALICE_CLI_MODE": "true", "UPLOAD_QUEUE_NAME": " "})
+
+
+# --- ALLOWED_ORIGINS: the browser origin the REST API answers CORS for ----------------------------------
+
+
+@pytest.mark.parametrize("value", [None, "", "  ", " , "])
+def test_given_no_allowed_origins_when_read_then_no_cors(value):
+    assert cors_origin({} if value is None else {"ALLOWED_ORIGINS": value}) is None
+
+
+@pytest.mark.parametrize("value, origin", [
+    ("https://line7.example.com", "https://line7.example.com"),
+    (" http://127.0.0.1:8080 ,", "http://127.0.0.1:8080"),
+])
+def test_given_one_origin_when_read_then_it_is_the_stages_origin(value, origin):
+    assert cors_origin({"ALLOWED_ORIGINS": value}) == origin
+
+
+@pytest.mark.parametrize("value", ["*", "https://*.example.com", "line7.example.com", "https://line7.example.com/",
+                                   "https://line7.example.com/app", "ftp://line7.example.com", "null"])
+def test_given_something_that_is_no_origin_when_read_then_the_configuration_is_refused(value):
+    with pytest.raises(ConfigurationError, match="is not an origin; give scheme://host"):
+        cors_origin({"ALLOWED_ORIGINS": value})
+
+
+def test_given_two_origins_when_read_then_refused_with_why_one_per_stage():
+    with pytest.raises(ConfigurationError, match="names 2 origins.*one per stage"):
+        cors_origin({"ALLOWED_ORIGINS": "https://a.example.com,https://b.example.com"})
