@@ -7,9 +7,10 @@ from chalicelib import inspection, observability, reinspection, result_wait, sta
 from chalicelib.api_errors import error_response, middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
-from chalicelib.endpoint import SageMakerEndpoint
+from chalicelib.endpoint import ModelEndpoint, SageMakerEndpoint
 from chalicelib.keys import UNMATCHED_PRODUCT_ID, InvalidProductId, validate_product_id
 from chalicelib.logs import log
+from chalicelib.rekognition import RekognitionCustomLabels
 from chalicelib.results import DynamoDbResultsStore, ProductNotFound, ResultsStoreUnavailable, product_results
 from chalicelib.settings import Settings, cors_origin, upload_queue_name
 
@@ -46,11 +47,19 @@ def start_inspections(event):
                                seconds_left=lambda: event.context.get_remaining_time_in_millis() / 1000)
 
 
+def _model_endpoint(settings: Settings, task_input: dict) -> ModelEndpoint:
+    """The stage's MODEL_BACKEND: its SageMaker endpoint, or its Rekognition model version asked about the upload."""
+    if settings.model_backend == "rekognition":
+        return RekognitionCustomLabels(clients.rekognition, settings.rekognition_project_version_arn,
+                                       settings.model_classes, bucket=task_input.get("bucket", ""),
+                                       key=task_input.get("key", ""), version_id=task_input.get("version_id") or "")
+    return SageMakerEndpoint(clients.sagemaker_runtime, settings.endpoint_name, len(settings.model_classes))
+
+
 @app.lambda_function(name="classify_image")
 def classify_image(event, context):
     settings = Settings.from_env()
-    endpoint = SageMakerEndpoint(clients.sagemaker_runtime, settings.endpoint_name, len(settings.model_classes))
-    result = classify_upload(event, settings, clients.s3, endpoint)
+    result = classify_upload(event, settings, clients.s3, _model_endpoint(settings, event))
     log("image classified", key=event.get("key"), **result)
     return result
 

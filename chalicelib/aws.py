@@ -16,7 +16,7 @@ from botocore.config import Config
 # read) seconds; tests/unit/test_aws_clients.py checks each function's calls fit inside its timeout.
 ATTEMPTS = 2
 CONNECT_TIMEOUT = 3
-READ_TIMEOUTS = {"s3": 10, "dynamodb": 5, "stepfunctions": 5, "sqs": 5, "sagemaker-runtime": 20}
+READ_TIMEOUTS = {"s3": 10, "dynamodb": 5, "stepfunctions": 5, "sqs": 5, "sagemaker-runtime": 20, "rekognition": 20}
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": ATTEMPTS}, connect_timeout=CONNECT_TIMEOUT)
 
 
@@ -76,3 +76,7 @@ class AwsClients:
     @property
     def sagemaker_runtime(self):
         return self._client("sagemaker-runtime")
+
+    @property
+    def rekognition(self):
+        return self._client("rekognition")

@@ -42,12 +42,6 @@ def version_name(project_version_arn: str) -> str:
     return project_version_arn.split("/version/", 1)[1].split("/", 1)[0]
 
 
-def is_project_version_arn(value: str) -> bool:
-    head, _, tail = value.partition("/version/")
-    return value.startswith("arn:aws") and ":rekognition:" in head and ":project/" in head and bool(
-        tail.split("/", 1)[0])
-
-
 def probabilities_from_labels(labels: list[dict], classes: tuple[str, ...]) -> list[float]:
     """Per class, in order: the confidence of its label / 100; a missing one gets what the others leave."""
     by_class = {name.lower(): None for name in classes}

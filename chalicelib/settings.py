@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass, field
 
 DEFAULT_CLASSES = ("defect_free", "defective")
+# The model backends of the classify task: a SageMaker endpoint (default) or a Rekognition Custom Labels model
+# version (docs/rekognition.md).
+MODEL_BACKENDS = ("sagemaker", "rekognition")
 # MODEL_INPUT_SIZE's range (pixels); `inspection-app deploy` and the SageMaker launcher check models against it.
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096
 
@@ -42,6 +45,24 @@ def _model_input_size(env: dict) -> int:
         raise ConfigurationError(f"MODEL_INPUT_SIZE={raw!r} must be a whole number of pixels between "
                                  f"{MIN_INPUT_SIZE} and {MAX_INPUT_SIZE}.")
     return int(raw)
+
+
+def _model_backend(env: dict) -> tuple[str, str, str]:
+    """(MODEL_BACKEND, SAGEMAKER_ENDPOINT_NAME, REKOGNITION_PROJECT_VERSION_ARN): the backend's own setting is
+    required, the other one may be empty."""
+    backend = env.get("MODEL_BACKEND", "").strip().lower() or MODEL_BACKENDS[0]
+    if backend not in MODEL_BACKENDS:
+        raise ConfigurationError(f"MODEL_BACKEND={backend!r} must be one of: {', '.join(MODEL_BACKENDS)}.")
+    if backend == "sagemaker":
+        return backend, _required(env, "SAGEMAKER_ENDPOINT_NAME"), ""
+    arn = _required(env, "REKOGNITION_PROJECT_VERSION_ARN")
+    head, _, version = arn.partition("/version/")
+    if not (re.fullmatch(r"arn:aws[\w-]*:rekognition:[\w-]+:\d{12}:project/[\w.-]+", head)
+            and re.fullmatch(r"[\w.-]+/\d+", version)):
+        raise ConfigurationError(
+            f"REKOGNITION_PROJECT_VERSION_ARN={arn!r} is not a Custom Labels model version ARN "
+            "(arn:aws:rekognition:REGION:ACCOUNT:project/NAME/version/VERSION/CREATED).")
+    return backend, env.get("SAGEMAKER_ENDPOINT_NAME", "").strip(), arn
 
 
 def _number(env: dict, name: str, default: float, low: float, high: float) -> float:
@@ -77,6 +98,8 @@ class Settings:
     # Where the starter puts a message that can never be parsed (at once, instead of after N receives).
     dead_letter_queue_url: str = ""
     model_classes: tuple = field(default=DEFAULT_CLASSES)
+    model_backend: str = MODEL_BACKENDS[0]
+    rekognition_project_version_arn: str = ""
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -88,12 +111,13 @@ class Settings:
         classes = tuple(c.strip() for c in env.get("MODEL_CLASSES", ",".join(DEFAULT_CLASSES)).split(","))
         if sorted(classes) != sorted(DEFAULT_CLASSES):
             raise ConfigurationError(f"MODEL_CLASSES must name {', '.join(DEFAULT_CLASSES)} in the model's index order.")
+        backend, endpoint_name, project_version_arn = _model_backend(env)
         return cls(
             upload_bucket=_required(env, "UPLOAD_BUCKET"),
             state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
             results_table=_required(env, "RESULTS_TABLE"),
             alert_topic_arn=_required(env, "ALERT_TOPIC_ARN"),
-            endpoint_name=_required(env, "SAGEMAKER_ENDPOINT_NAME"),
+            endpoint_name=endpoint_name,
             upload_prefix=prefix,
             confidence_threshold=_number(env, "CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD, 0.5, 1.0),
             max_upload_bytes=int(_number(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1, 5 * 1024**3)),
@@ -104,6 +128,8 @@ class Settings:
             upload_url_expiry_seconds=int(_number(env, "UPLOAD_URL_EXPIRY_SECONDS", 300, 10, 3600)),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
             model_classes=classes,
+            model_backend=backend,
+            rekognition_project_version_arn=project_version_arn,
         )
 
 

@@ -550,3 +550,46 @@ def test_given_the_results_store_down_when_results_asked_then_503_with_retry_aft
     assert response.status_code == 503
     assert response.json_body["error"] == "ServiceUnavailable"
     assert response.headers["Retry-After"] == "5"
+
+
+REKOGNITION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/pcb-boards/version/pcb-boards.v1/1764500000000"
+
+
+def test_given_the_rekognition_backend_when_classify_image_invoked_then_the_model_version_reads_the_s3_object(
+    client, clients, boto_session, monkeypatch
+):
+    # GIVEN a stage whose MODEL_BACKEND is a Rekognition Custom Labels model version (no SageMaker endpoint)
+    monkeypatch.setenv("MODEL_BACKEND", "rekognition")
+    monkeypatch.setenv("REKOGNITION_PROJECT_VERSION_ARN", REKOGNITION_ARN)
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "")
+    rekognition = boto_session.client("rekognition")
+    clients._clients["rekognition"] = rekognition
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes(640, 480), ContentType="image/jpeg")
+    with Stubber(rekognition) as model:
+        model.add_response(
+            "detect_custom_labels",
+            {"CustomLabels": [{"Name": "defective", "Confidence": 88.0}, {"Name": "defect_free", "Confidence": 12.0}]},
+            {"ProjectVersionArn": REKOGNITION_ARN, "MinConfidence": 0,
+             "Image": {"S3Object": {"Bucket": LOCAL_BUCKET, "Name": KEY}}},
+        )
+        # WHEN the classify task runs
+        result = client.lambda_.invoke("classify_image", task_input()).payload
+        model.assert_no_pending_responses()
+    # THEN the photo was checked here, judged where it lies in S3, and the version is the model id
+    assert result["status"] == "classified" and result["label"] == "defective"
+    assert result["probabilities"] == pytest.approx({"defect_free": 0.12, "defective": 0.88})
+    assert result["model_id"] == REKOGNITION_ARN
+    assert result["image"] == {"format": "JPEG", "width": 640, "height": 480}
+
+
+def test_given_the_rekognition_backend_when_a_text_file_arrives_then_rejected_before_any_model_call(
+    client, clients, boto_session, monkeypatch
+):
+    monkeypatch.setenv("MODEL_BACKEND", "rekognition")
+    monkeypatch.setenv("REKOGNITION_PROJECT_VERSION_ARN", REKOGNITION_ARN)
+    rekognition = boto_session.client("rekognition")
+    clients._clients["rekognition"] = rekognition
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=b"not a photo\n")
+    with Stubber(rekognition) as model:  # no response queued: any call would fail the test
+        result = client.lambda_.invoke("classify_image", task_input()).payload
+    assert result["status"] == "rejected" and "not an image in an accepted format" in result["reason"]

@@ -12,7 +12,6 @@ from botocore.stub import Stubber
 from chalicelib.endpoint import ModelEndpointError, ModelEndpointUnavailable
 from chalicelib.rekognition import (
     RekognitionCustomLabels,
-    is_project_version_arn,
     probabilities_from_labels,
     project_arn,
     version_name,
@@ -131,10 +130,6 @@ def test_an_unversioned_object_is_asked_without_a_version(rekognition):
     assert endpoint.predict(b"", "image/png").probabilities == pytest.approx([0.97, 0.03])
 
 
-def test_project_version_arns_are_recognised_and_split():
-    assert is_project_version_arn(ARN)
+def test_a_project_version_arn_names_its_project_and_version():
     assert project_arn(ARN) == "arn:aws:rekognition:eu-west-1:123456789012:project/pcb-boards"
     assert version_name(ARN) == "pcb-boards.2026-11-30"
-    for not_one in ("", "pcb-boards", "arn:aws:rekognition:eu-west-1:123456789012:project/pcb-boards/1764500000",
-                    "arn:aws:sagemaker:eu-west-1:123456789012:project/x/version/y/1"):
-        assert not is_project_version_arn(not_one)

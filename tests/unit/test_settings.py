@@ -229,3 +229,37 @@ def test_given_something_that_is_no_origin_when_read_then_the_configuration_is_r
 def test_given_two_origins_when_read_then_refused_with_why_one_per_stage():
     with pytest.raises(ConfigurationError, match="names 2 origins.*one per stage"):
         cors_origin({"ALLOWED_ORIGINS": "https://a.example.com,https://b.example.com"})
+
+
+PROJECT_VERSION = "arn:aws:rekognition:eu-west-1:123456789012:project/pcb-boards/version/pcb-boards.v2/1764500000000"
+
+
+def test_given_no_model_backend_then_the_sagemaker_endpoint_is_the_backend():
+    settings = Settings.from_env(env())
+    assert (settings.model_backend, settings.endpoint_name, settings.rekognition_project_version_arn) == (
+        "sagemaker", "qi-model", "")
+
+
+def test_given_the_rekognition_backend_then_its_model_version_is_required_and_no_endpoint():
+    settings = Settings.from_env(env(MODEL_BACKEND="Rekognition", SAGEMAKER_ENDPOINT_NAME="",
+                                     REKOGNITION_PROJECT_VERSION_ARN=PROJECT_VERSION))
+    assert (settings.model_backend, settings.rekognition_project_version_arn) == ("rekognition", PROJECT_VERSION)
+    with pytest.raises(ConfigurationError, match="REKOGNITION_PROJECT_VERSION_ARN is not set"):
+        Settings.from_env(env(MODEL_BACKEND="rekognition"))
+
+
+@pytest.mark.parametrize("arn", [
+    "pcb-boards", PROJECT_VERSION.split("/version/")[0],
+    PROJECT_VERSION.replace(":rekognition:", ":sagemaker:"), PROJECT_VERSION.replace("/1764500000000", ""),
+    PROJECT_VERSION.replace("123456789012", "1234"),
+])
+def test_given_a_malformed_model_version_arn_then_a_configuration_error_shows_the_form(arn):
+    with pytest.raises(ConfigurationError, match="project/NAME/version/VERSION/CREATED"):
+        Settings.from_env(env(MODEL_BACKEND="rekognition", REKOGNITION_PROJECT_VERSION_ARN=arn))
+
+
+def test_given_an_unknown_model_backend_then_the_choices_are_named():
+    with pytest.raises(ConfigurationError, match="must be one of: sagemaker, rekognition"):
+        Settings.from_env(env(MODEL_BACKEND="lookout"))
+    with pytest.raises(ConfigurationError, match="SAGEMAKER_ENDPOINT_NAME is not set"):
+        Settings.from_env(env(MODEL_BACKEND="sagemaker", SAGEMAKER_ENDPOINT_NAME=""))
