@@ -119,6 +119,14 @@ def test_given_one_class_only_then_the_curves_stay_finite():
     assert fpr.tolist() == [0, 0, 0] and tpr.tolist() == [0, 0.5, 1]
 
 
+def test_given_one_photo_per_class_then_the_rates_divide_by_one():
+    scores, labels = np.array([0.3, 0.8]), np.array([0, 1])
+    fpr, tpr = roc_points(scores, labels)
+    recall, precision = precision_recall_points(scores, labels)
+    assert fpr.tolist() == [0, 0, 1] and tpr.tolist() == [0, 1, 1]
+    assert recall.tolist() == [1, 1] and precision.tolist() == [1, 0.5]
+
+
 def test_given_roc_points_then_their_area_equals_the_rank_auc():
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 2, 200)

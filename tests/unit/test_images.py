@@ -1,5 +1,6 @@
 """chalicelib.images: checking an upload with Pillow and turning it into the model's input."""
 import io
+import warnings
 from pathlib import Path
 
 import elpv_dataset
@@ -137,6 +138,29 @@ def test_given_an_rgb_photo_already_of_the_input_size_when_prepared_then_its_own
     assert prepared(data, input_size=32).body == data
 
 
+def test_given_an_animated_png_of_the_input_size_when_prepared_then_the_model_gets_its_first_frame_only():
+    first, second = part_photo(32, 32), part_photo(32, 32).transpose(Image.Transpose.ROTATE_180)
+    body = io.BytesIO()
+    first.save(body, format="PNG", save_all=True, append_images=[second])
+    data = body.getvalue()
+    assert Image.open(io.BytesIO(data)).is_animated
+    image = prepared(data, input_size=32)
+    assert image.body != data
+    decoded = model_input(image)
+    assert not getattr(decoded, "is_animated", False)
+    assert np.array_equal(np.asarray(decoded), np.asarray(first))
+
+
+def test_given_a_photo_to_resize_when_prepared_then_bilinear_pixels_in_a_fastest_level_png():
+    photo = Image.effect_noise((80, 60), 60).convert("RGB")
+    body = prepared(encode_image(photo, "PNG"), input_size=32).body
+    expected = photo.resize((32, 32), Image.Resampling.BILINEAR)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(body))), np.asarray(expected))
+    # zlib's header in the first IDAT chunk: 0x78 then 0x01, the level flags of the fastest level (1)
+    idat = body.index(b"IDAT") + 4
+    assert body[idat : idat + 2] == b"\x78\x01"
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -193,7 +217,7 @@ def test_given_a_rotated_portrait_when_prepared_then_rows_and_columns_really_swa
 
 
 def test_given_zero_bytes_when_prepared_then_rejected_as_empty():
-    assert "empty (0 bytes)" in rejection(b"")
+    assert rejection(b"") == "The file is empty (0 bytes); upload the photo again."
 
 
 def test_given_more_bytes_than_allowed_when_prepared_then_rejected_with_both_sizes():
@@ -220,9 +244,10 @@ def test_given_exactly_the_allowed_bytes_when_prepared_then_accepted():
     ids=["text", "pdf", "jpeg-marker-only", "png-signature-only", "zeros"],
 )
 def test_given_bytes_that_are_no_image_when_prepared_then_rejected_naming_the_accepted_formats(data):
-    message = rejection(data)
-    assert "not an image in an accepted format" in message
-    assert "JPEG, PNG, MPO, TIFF and BMP" in message
+    assert rejection(data) == (
+        "The file is not an image in an accepted format (JPEG, PNG, MPO, TIFF and BMP): Pillow cannot identify "
+        "it. Upload the photo in one of those formats."
+    )
 
 
 @pytest.mark.parametrize(
@@ -231,9 +256,10 @@ def test_given_bytes_that_are_no_image_when_prepared_then_rejected_naming_the_ac
 )
 def test_given_another_image_format_when_prepared_then_rejected_naming_the_format(fmt, extra):
     data = encode_image(part_photo(32, 32), fmt, **extra)
-    message = rejection(data)
-    assert f"is a {fmt} image" in message
-    assert "the accepted formats are JPEG, PNG, MPO, TIFF and BMP" in message
+    assert rejection(data) == (
+        f"The file is a {fmt} image; the accepted formats are JPEG, PNG, MPO, TIFF and BMP. "
+        "Save the photo in one of those formats."
+    )
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.8])
@@ -363,14 +389,40 @@ def test_given_a_multi_page_tiff_when_prepared_then_the_first_page_is_judged():
     assert model_input(prepared(buffer.getvalue())).getpixel((2, 30)) == (200, 20, 20)
 
 
+def test_given_a_colour_mode_that_cannot_become_rgb_when_prepared_then_rejected_naming_the_mode(monkeypatch):
+    def cannot_convert(image):
+        raise ValueError("no conversion")
+
+    monkeypatch.setattr("chalicelib.images.to_rgb", cannot_convert)
+    assert rejection(png_bytes(40, 40)) == (
+        "The image's colour mode RGB cannot be converted to RGB (no conversion); save it as an "
+        "ordinary RGB or greyscale photo."
+    )
+
+
+def test_given_another_pillow_warning_while_decoding_when_prepared_then_the_photo_is_still_inspected(monkeypatch):
+    # Only Pillow's decompression-bomb warning rejects a photo; a harmless warning while decoding must not.
+    load = ImageFile.ImageFile.load
+
+    def load_with_a_warning(self):
+        warnings.warn("a harmless decoder remark", UserWarning)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load_with_a_warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert prepared(png_bytes(40, 40)).original_width == 40
+
+
 # --- too small, blank ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [(1, 1), (31, 200), (200, 31)])
 def test_given_an_image_below_the_minimum_side_when_prepared_then_rejected_naming_the_minimum(size):
-    message = rejection(encode_image(part_photo(*size), "PNG"), min_side=32)
-    assert f"{size[0]}x{size[1]} pixels" in message
-    assert "at least 32 pixels" in message
+    assert rejection(encode_image(part_photo(*size), "PNG"), min_side=32) == (
+        f"The image is {size[0]}x{size[1]} pixels; both sides must be at least 32 pixels. "
+        "Upload the full camera photo, not a thumbnail or a crop."
+    )
 
 
 def test_given_an_image_of_exactly_the_minimum_side_when_prepared_then_accepted():
@@ -396,6 +448,13 @@ def test_given_a_blank_image_when_prepared_then_rejected_saying_what_to_check(da
     message = rejection(data)
     assert "blank" in message
     assert "Check the camera" in message
+
+
+def test_given_a_white_frame_when_prepared_then_the_rejection_shows_each_band_s_range():
+    assert rejection(encode_image(Image.new("RGB", (64, 48), (255, 250, 0)), "PNG")) == (
+        "The image is blank: every pixel has practically the same colour (R 255..255, G 250..250, B 0..0). "
+        "Check the camera (lens cap, exposure, lighting, cable) and upload a real photo of the part."
+    )
 
 
 def test_given_an_image_spanning_3_levels_when_prepared_then_it_is_not_blank():

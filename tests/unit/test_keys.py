@@ -1,6 +1,7 @@
 """chalicelib.keys: product ids and the S3 key scheme."""
 import re
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -69,6 +70,29 @@ def test_given_a_very_long_product_id_when_rejected_then_the_message_shows_it_sh
     message = str(raised.value)
     assert "B" * 40 + "..." in message
     assert "B" * 41 not in message
+
+
+@pytest.mark.parametrize("product_id, shown", [
+    ("B" * 39 + "!", "B" * 39 + "!"),  # 40 characters: shown whole
+    ("B" * 40 + "!", "B" * 40 + "..."),  # 41: the first 40 and an ellipsis
+])
+def test_given_a_rejected_product_id_of_about_40_characters_then_the_message_shows_at_most_40(product_id, shown):
+    with pytest.raises(InvalidProductId) as raised:
+        validate_product_id(product_id)
+    assert str(raised.value).startswith(f"product_id {shown!r} is not allowed; use ")
+
+
+def test_given_no_time_when_capture_id_made_then_it_is_utc_whatever_the_machine_s_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: a local time would be on another day
+    time.tzset()
+    try:
+        before = datetime.now(timezone.utc)
+        made = datetime.strptime(new_capture_id().split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=timezone.utc)
+        after = datetime.now(timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert before - timedelta(seconds=1) <= made <= after
 
 
 def test_given_a_time_when_capture_id_made_then_it_starts_with_the_utc_timestamp_and_is_unique():
@@ -155,6 +179,15 @@ def test_given_a_key_under_the_prefix_that_names_no_product_when_read_then_unmat
     assert upload.product_id == UNMATCHED_PRODUCT_ID
     assert upload.reason.startswith(reason)
     assert not isinstance(read_upload_key("uploads/", key), UploadedImage)
+
+
+def test_given_a_key_with_two_problems_when_read_then_both_reasons_joined():
+    upload = read_upload_key("uploads/", "uploads/a/b/c.gif")
+    assert upload.reason == (
+        "the file 'c.gif' is not a photo: only .jpg, .jpeg, .png, .tif, .tiff and .bmp files are inspected; "
+        "the key is 2 folders deep under uploads/; photos go to uploads/<product_id>/<file> or "
+        "uploads/<product_id>.<ext>"
+    )
 
 
 def test_given_the_extensions_text_then_it_names_every_inspected_extension():

@@ -114,8 +114,9 @@ def test_given_a_product_with_results_when_asked_then_latest_and_history_newest_
 def test_given_a_product_without_results_when_asked_then_product_not_found_telling_what_to_do(store):
     with pytest.raises(ProductNotFound) as raised:
         product_results(store, "PCB-9999")
-    assert "'PCB-9999'" in str(raised.value)
-    assert "POST /uploads" in str(raised.value)
+    assert str(raised.value) == (
+        "No inspection results for product 'PCB-9999' yet. Upload an image with POST /uploads "
+        "and ask again once it has been inspected (usually within seconds).")
 
 
 # --- DynamoDB failures and the wire format of real DynamoDB, via Stubber --------------------------------
@@ -145,8 +146,10 @@ def test_given_dynamodb_unreachable_when_stored_then_results_store_unavailable()
         def put_item(self, **kwargs):
             raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
 
-    with pytest.raises(ResultsStoreUnavailable):
+    with pytest.raises(ResultsStoreUnavailable) as raised:
         DynamoDbResultsStore(Unreachable(), TABLE).put(record())
+    assert str(raised.value) == (
+        'storing PCB-0042: Could not connect to the endpoint URL: "https://dynamodb.us-east-1.amazonaws.com"')
 
 
 def item_as_dynamodb_returns_it(stored: dict) -> dict:
@@ -168,6 +171,67 @@ def test_given_dynamodb_trimming_a_confidence_of_one_when_read_back_then_still_a
     [back] = store.history("PCB-0042")
     assert type(back["confidence"]) is float
     assert all(type(value) is float for value in back["probabilities"].values())
+
+
+def test_given_dynamodb_trimming_a_threshold_of_one_when_read_back_then_still_a_float(stubbed):
+    store, stubber = stubbed
+    item = item_as_dynamodb_returns_it(record())
+    item["threshold"] = {"N": "1"}
+    stubber.add_response("query", {"Items": [item], "Count": 1, "ScannedCount": 1})
+    [back] = store.history("PCB-0042")
+    assert back["threshold"] == 1.0 and type(back["threshold"]) is float
+
+
+def test_given_a_record_with_a_list_when_round_tripped_then_its_numbers_come_back_as_python_numbers(store):
+    store.put(record(regions=[0.25, 3, "scratch", {"x": 0.5}]))
+    [back] = store.history("PCB-0042")
+    assert back["regions"] == [0.25, 3, "scratch", {"x": 0.5}]
+    assert [type(value) for value in back["regions"][:2]] == [float, int]
+
+
+@pytest.mark.parametrize("read, message", [
+    (lambda store: store.history("PCB-0042"), "reading the results of PCB-0042: "),
+    (lambda store: store.result_for_key("PCB-0042", "uploads/PCB-0042/a.jpg"),
+     "reading the result of uploads/PCB-0042/a.jpg: "),
+])
+def test_given_dynamodb_failing_a_read_then_unavailable_naming_what_was_read(stubbed, read, message):
+    store, stubber = stubbed
+    stubber.add_client_error("query", "InternalServerError", "try again")
+    with pytest.raises(ResultsStoreUnavailable) as raised:
+        read(store)
+    assert str(raised.value).startswith(message) and "InternalServerError" in str(raised.value)
+
+
+def verdict_page(records: list[dict], last_key: dict | None) -> dict:
+    items = [{"product_id": {"S": r["product_id"]}, "inspection_key": {"S": r["inspection_key"]},
+              "verdict": {"S": r["verdict"]}} for r in records]
+    return {"Items": items, "Count": len(items), **({"LastEvaluatedKey": last_key} if last_key else {})}
+
+
+def test_given_results_on_several_pages_when_listed_by_verdict_then_pages_are_followed_up_to_the_limit(stubbed):
+    # GIVEN error results spread over pages (DynamoDB pages by items read, before the filter)
+    store, stubber = stubbed
+    first, second = (record(verdict="error", uploaded_at=f"2024-05-14T09:0{n}:00.000Z") for n in (1, 2))
+    after_first = {"verdict": {"S": "error"}, "inspection_key": {"S": first["inspection_key"]},
+                   "product_id": {"S": "PCB-0042"}}
+    asked = {"TableName": TABLE, "IndexName": "verdict-index",
+             "KeyConditionExpression": "verdict = :v AND inspection_key >= :since",
+             "FilterExpression": "attribute_not_exists(reinspected_by)",
+             "ExpressionAttributeValues": {":v": {"S": "error"}, ":since": {"S": "2024-05-14"}}}
+    stubber.add_response("query", verdict_page([first], after_first), expected_params=asked)
+    stubber.add_response("query", verdict_page([second], {"verdict": {"S": "error"}}),
+                         expected_params={**asked, "ExclusiveStartKey": after_first})
+    # WHEN two are asked for, THEN the second page is read, no third though DynamoDB has more, and both come back
+    found = store.with_verdict("error", "2024-05-14", limit=2)
+    assert [r["inspection_key"] for r in found] == [first["inspection_key"], second["inspection_key"]]
+    stubber.assert_no_pending_responses()
+
+
+def test_given_the_last_page_when_listed_by_verdict_then_no_further_query(stubbed):
+    store, stubber = stubbed
+    stubber.add_response("query", verdict_page([record(verdict="error")], None))
+    assert len(store.with_verdict("error", "2024-05-14", limit=5)) == 1
+    stubber.assert_no_pending_responses()
 
 
 def test_given_dynamodb_numbers_when_read_back_then_fractions_are_floats_not_decimals(stubbed):
