@@ -3,7 +3,7 @@ import os
 
 from chalice import BadRequestError, Chalice, CORSConfig, Response
 
-from chalicelib import inspection, observability, reinspection, result_wait, starter, uploads
+from chalicelib import inspection, observability, reinspection, result_wait, review, starter, uploads, webapp
 from chalicelib.api_errors import error_response, middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
@@ -38,6 +38,11 @@ CORS = CORSConfig(allow_origin=origin) if (origin := cors_origin(os.environ)) el
 
 def _results_store(settings: Settings) -> DynamoDbResultsStore:
     return DynamoDbResultsStore(clients.dynamodb, settings.results_table)
+
+
+def _store_unavailable() -> Response:
+    return error_response(503, "ServiceUnavailable", "The results store is unavailable for a moment; "
+                          "ask again in a few seconds (no result is lost meanwhile).", {"Retry-After": "5"})
 
 
 @app.on_sqs_message(queue=UPLOAD_QUEUE, batch_size=10)
@@ -97,12 +102,12 @@ def get_results(product_id):
         settings = Settings.from_env()
         # ?key=<upload key>&wait=<0..20 s>: wait for that upload's result (chalicelib/result_wait.py)
         wait = result_wait.read_wait_request(app.current_request.query_params, product_id, settings.upload_prefix)
-        if wait is None:
-            return product_results(_results_store(settings), product_id)
+        if wait is None:  # a reviewed result answers with the human verdict (chalicelib/review.py)
+            return review.present_answer(product_results(_results_store(settings), product_id))
         answer = result_wait.wait_for_result(
             _results_store(settings), product_id, wait,
             seconds_left=lambda: app.lambda_context.get_remaining_time_in_millis() / 1000)
-        return Response(body=answer["body"], status_code=answer["status_code"])
+        return Response(body=review.present_answer(answer["body"]), status_code=answer["status_code"])
     except InvalidProductId as error:
         return error_response(400, "InvalidProductId", str(error))
     except result_wait.InvalidResultsRequest as error:
@@ -110,8 +115,7 @@ def get_results(product_id):
     except ProductNotFound as error:
         return error_response(404, "ProductNotFound", str(error))
     except ResultsStoreUnavailable:
-        return error_response(503, "ServiceUnavailable", "The results store is unavailable for a moment; "
-                              "ask again in a few seconds (no result is lost meanwhile).", {"Retry-After": "5"})
+        return _store_unavailable()
 
 
 @app.route("/reinspections", methods=["POST"], cors=CORS, api_key_required=True)
@@ -124,3 +128,51 @@ def create_reinspections():
         return error_response(400, "InvalidReinspectionRequest", str(error))
     log("reinspections started", verdict=body["verdict"], since=body["since"], count=body["count"])
     return Response(body=body, status_code=202)
+
+
+# ---- review (chalicelib/review.py, docs/webapp.md) ---------------------------------------------------------
+review_alerts = review.AlertTopic()
+
+
+def _review_errors(call):
+    """The review routes' answer: `call()`, or its error in the app's shape."""
+    try:
+        return call()
+    except (review.InvalidReviewRequest, review.InvalidInspectionsRequest) as error:
+        return error_response(400, type(error).__name__, str(error))
+    except review.InspectionNotFound as error:
+        return error_response(404, "InspectionNotFound", str(error))
+    except ResultsStoreUnavailable:
+        return _store_unavailable()
+    except review.AlertUnavailable as error:
+        return error_response(503, "AlertUnavailable", str(error), {"Retry-After": "5"})
+
+
+@app.route("/inspections", methods=["GET"], cors=CORS, api_key_required=True)
+def list_inspections():
+    settings = Settings.from_env()
+    return _review_errors(lambda: review.list_inspections(app.current_request.query_params, _results_store(settings)))
+
+
+@app.route("/inspections/{inspection_id}/review", methods=["POST"], cors=CORS, api_key_required=True)
+def review_inspection(inspection_id):
+    settings = Settings.from_env()
+    api_key_id = (app.current_request.context.get("identity") or {}).get("apiKeyId")
+    answer = _review_errors(lambda: review.review(inspection_id, _json_request(), _results_store(settings),
+                                                  review_alerts, settings.alert_topic_arn, api_key_id=api_key_id))
+    if isinstance(answer, dict):
+        log("inspection reviewed", inspection_id=inspection_id, verdict=answer["verdict"],
+            model_verdict=answer["model_verdict"])
+    return answer
+
+
+@app.route("/inspections/{inspection_id}/image", methods=["GET"], cors=CORS, api_key_required=True)
+def inspection_image(inspection_id):
+    settings = Settings.from_env()
+    return _review_errors(lambda: review.image_url(inspection_id, _results_store(settings), clients.s3))
+
+
+# The web app (chalicelib/webapp/): public, like any page; it asks for the API key and sends it itself.
+@app.route("/", methods=["GET"])
+def web_app():
+    return webapp.page_response()

@@ -66,3 +66,21 @@ def alert_for(record: dict) -> dict | None:
     if record["verdict"] == ERROR:
         return not_inspected_alert(record)
     return None
+
+
+def reviewed_defect_alert(record: dict) -> dict:
+    """Subject and message when a person reviews a photo the model did not call defective as `defective`
+    (the record carries the review: reviewed_by, reviewed_at, review_note)."""
+    model = record["verdict"] + (f", confidence {float(record['confidence']):.4f}" if "confidence" in record else "")
+    message = "\n".join(
+        [
+            f"Defect confirmed by review on product {record['product_id']}.",
+            *_photo_lines(record),
+            f"Reviewed by: {record['reviewed_by']} at {record['reviewed_at']}",
+            *([f"Note: {record['review_note']}"] if record.get("review_note") else []),
+            f"Model verdict: {model}",
+            f"Inspection: {record['inspection_id']}",
+            f"Uploaded at: {record['uploaded_at']}",
+        ]
+    )
+    return {"subject": _subject(f"Defect confirmed by review: {record['product_id']}"), "message": message}

@@ -14,6 +14,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 HISTORY_LIMIT = 100
 # Global secondary index (verdict, inspection_key): "every `error` since 10:00" across products.
 VERDICT_INDEX = "verdict-index"
+# Global secondary index (inspection_id), keys only: one inspection by its id (the review and photo routes).
+INSPECTION_INDEX = "inspection-index"
 
 
 class ResultsStoreUnavailable(RuntimeError):
@@ -178,6 +180,99 @@ class DynamoDbResultsStore:
             UpdateExpression="SET reinspected_by = :r",
             ExpressionAttributeValues={":r": {"S": reinspection_id}},
         )
+
+    # ---- the review routes (chalicelib/review.py) -------------------------------------------------------------
+
+    def find(self, inspection_id: str) -> dict | None:
+        """The result of the inspection `inspection_id`, or None: its keys from the inspection index, then the
+        record itself, read consistently."""
+        try:
+            found = self._client.query(
+                TableName=self._table,
+                IndexName=INSPECTION_INDEX,
+                KeyConditionExpression="inspection_id = :i",
+                ExpressionAttributeValues={":i": {"S": inspection_id}},
+                Limit=1,
+            )["Items"]
+            if not found:
+                return None
+            keys = {name: found[0][name] for name in ("product_id", "inspection_key")}
+            item = self._client.get_item(TableName=self._table, Key=keys, ConsistentRead=True).get("Item")
+        except (ClientError, BotoCoreError) as error:
+            raise ResultsStoreUnavailable(f"reading inspection {inspection_id}: {error}") from None
+        return self._record(item) if item else None
+
+    def record_review(self, record: dict, review: dict, mark: str | None = None) -> dict:
+        """Store `review` (attributes, set beside the model's verdict, which stays as it is) on `record`; with
+        `mark`, also set that attribute to the review's `reviewed_at` unless it is set already. Returns the
+        record as it was before (so the caller sees whether `mark` was already there: one conditional write,
+        whatever runs at the same time)."""
+        names = {f"#{index}": name for index, name in enumerate(review)}
+        values = {f":{index}": value for index, value in enumerate(review.values())}
+        assignments = [f"#{index} = :{index}" for index in range(len(review))]
+        if mark:
+            names["#mark"] = mark
+            values[":mark"] = review["reviewed_at"]
+            assignments.append("#mark = if_not_exists(#mark, :mark)")
+        try:
+            old = self._client.update_item(
+                TableName=self._table,
+                Key=self._item({"product_id": record["product_id"], "inspection_key": record["inspection_key"]}),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression="attribute_exists(inspection_key)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=self._item(values),
+                ReturnValues="ALL_OLD",
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ResultsStoreUnavailable(f"storing the review of {record['inspection_id']}: {error}") from None
+        return self._record(old["Attributes"])
+
+    def unmark(self, record: dict, mark: str, value: str) -> None:
+        """Remove `mark` from `record` if it still holds `value` (an alert that could not be sent after all)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._item({"product_id": record["product_id"], "inspection_key": record["inspection_key"]}),
+            UpdateExpression="REMOVE #mark",
+            ConditionExpression="#mark = :value",
+            ExpressionAttributeNames={"#mark": mark},
+            ExpressionAttributeValues={":value": {"S": value}},
+        )
+
+    def newest_with_verdict(self, verdict: str, since: str, limit: int, start: dict | None = None,
+                            reviewed: bool | None = None, max_pages: int = 10) -> tuple[list[dict], dict | None]:
+        """Up to `limit` results with the model's `verdict` whose key time is `since` or later, newest first,
+        from the verdict index, after `start` ({"product_id", "inspection_key"} of the last one seen); only the
+        reviewed (True) or unreviewed (False) ones if asked. Returns them and where the next page starts (None:
+        no more). Reads at most `max_pages` index pages per call, so a long run of filtered-out results ends
+        a page early rather than late."""
+        arguments = {
+            "TableName": self._table,
+            "IndexName": VERDICT_INDEX,
+            "KeyConditionExpression": "verdict = :v AND inspection_key >= :since",
+            "ExpressionAttributeValues": {":v": {"S": verdict}, ":since": {"S": since}},
+            "ScanIndexForward": False,
+        }
+        if reviewed is not None:
+            arguments["FilterExpression"] = f"attribute_{'' if reviewed else 'not_'}exists(reviewed_verdict)"
+        exclusive = self._item({**start, "verdict": verdict}) if start else None
+        found: list[dict] = []
+        try:
+            for _ in range(max_pages):
+                page = self._client.query(**arguments, Limit=limit - len(found) + 1,
+                                          **({"ExclusiveStartKey": exclusive} if exclusive else {}))
+                found += [self._record(item) for item in page["Items"]]
+                exclusive = page.get("LastEvaluatedKey")
+                if len(found) > limit or not exclusive:
+                    break
+        except (ClientError, BotoCoreError) as error:
+            raise ResultsStoreUnavailable(f"listing {verdict} results: {error}") from None
+        if len(found) > limit:  # one more than asked: there is a next page, after the last one returned
+            found = found[:limit]
+            return found, {name: found[-1][name] for name in ("product_id", "inspection_key")}
+        if exclusive:  # the pages ran out first
+            return found, {name: self._deserializer.deserialize(exclusive[name]) for name in ("product_id", "inspection_key")}
+        return found, None
 
 
 class ProductNotFound(LookupError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalicelib.results import VERDICT_INDEX
+from chalicelib.results import INSPECTION_INDEX, VERDICT_INDEX
 
 from .names import FUNCTIONS, Names
 
@@ -48,9 +48,16 @@ def function_policies(names: Names) -> dict[str, dict]:
         "api_handler": [
             # A pre-signed POST is signed with this role: it may only put objects under the upload prefix.
             _statement("SignUploads", ["s3:PutObject"], [names.uploads_arn]),
-            _statement("ReadResults", ["dynamodb:Query"], [names.table_arn, f"{names.table_arn}/index/{VERDICT_INDEX}"]),
-            # POST /reinspections: start the inspection again and mark the result it re-runs.
+            _statement("ReadResults", ["dynamodb:Query"], [names.table_arn, f"{names.table_arn}/index/{VERDICT_INDEX}",
+                                                            f"{names.table_arn}/index/{INSPECTION_INDEX}"]),
+            # The review routes: one inspection's record, by the keys its id's index entry names.
+            _statement("ReadOneResult", ["dynamodb:GetItem"], [names.table_arn]),
+            # POST /reinspections marks the result it re-runs; POST /inspections/{id}/review stores the review.
             _statement("MarkReinspected", ["dynamodb:UpdateItem"], [names.table_arn]),
+            # A human `defective` raises the usual defect alert.
+            _statement("AlertReviewedDefects", ["sns:Publish"], [names.topic_arn]),
+            # GET /inspections/{id}/image: a short-lived URL of the photo, signed with this role.
+            _statement("ShowPhotos", ["s3:GetObject", "s3:GetObjectVersion"], [names.uploads_arn]),
             _statement("StartReinspections", ["states:StartExecution"], [names.state_machine_arn]),
         ],
     }

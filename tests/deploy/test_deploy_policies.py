@@ -42,7 +42,9 @@ EXPECTED_ACTIONS = {
                           "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"},
     "classify_image": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "sagemaker:InvokeEndpoint"},
     "record_verdict": {"dynamodb:PutItem", "dynamodb:GetItem"},
-    "api_handler": {"s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem", "states:StartExecution"},
+    "api_handler": {"s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem", "states:StartExecution",
+                    # the review routes: find one inspection, show its photo, alert a defect a person found
+                    "dynamodb:GetItem", "s3:GetObject", "s3:GetObjectVersion", "sns:Publish"},
 }
 SEND_TRACES = {"Sid": "SendTraces", "Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
                "Resource": ["*"]}

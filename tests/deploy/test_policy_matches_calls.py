@@ -1,6 +1,6 @@
 """Each Lambda function's IAM policy (inspection_app/deploy/policies.py) against the AWS calls its handler makes.
 
-The calls are recorded, not listed by hand: tests/unit/test_app.py drives every handler through app.py
+The calls are recorded, not listed by hand: tests/unit/test_app.py and test_review.py drive every handler through app.py
 (chalice.test, moto behind it) in a subprocess that loads this module as a pytest plugin. The plugin notes, for
 every boto3 operation (botocore's `provide-client-params` event) and every pre-signed POST, the handler that
 was running. Then: every call is allowed by that function's policy, and everything the policy allows is
@@ -22,7 +22,7 @@ from inspection_app.deploy.policies import function_policies
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 RECORD_TO = "POLICY_CALLS_FILE"  # set in the subprocess: where the plugin writes handler -> IAM actions
-DRIVER = "tests/unit/test_app.py"
+DRIVERS = ["tests/unit/test_app.py", "tests/unit/test_review.py"]  # the review routes are driven in the second
 
 LAMBDA_RUNTIME = {
     # Lambda's runtime writes the function's log lines to CloudWatch Logs with the role: no boto3 call.
@@ -121,7 +121,7 @@ def test_given_every_handler_driven_when_its_calls_are_recorded_then_its_policy_
     record = tmp_path / "calls.json"
     env = {**os.environ, RECORD_TO: str(record),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "pytest", DRIVER, "-q", "-p", "no:cacheprovider", "-p", Path(__file__).stem],
+    run = subprocess.run([sys.executable, "-m", "pytest", *DRIVERS, "-q", "-p", "no:cacheprovider", "-p", Path(__file__).stem],
                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     calls = {handler: set(actions) for handler, actions in json.loads(record.read_text()).items()}
