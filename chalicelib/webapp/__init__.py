@@ -30,8 +30,8 @@ def page() -> tuple[str, str]:
     html = html.replace('<script src="app.js"></script>', f"<script>{script}</script>")
     policy = "; ".join([
         "default-src 'none'", f"script-src {_hash(script)}", f"style-src {_hash(style)}",
-        # Photos: the pre-signed S3 URLs, and the chosen file before it is uploaded.
-        "img-src 'self' blob: https: http:",
+        # Photos: the pre-signed S3 URLs, and the chosen file before it is uploaded; the icon is a data: URL.
+        "img-src 'self' blob: data: https: http:",
         # The API (same origin) and the pre-signed POST to the upload bucket.
         "connect-src 'self' https: http:",
         "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",

@@ -36,6 +36,7 @@ def _serve(args) -> int:
     with running_stack(load_predictor(args.model_dir), args.port, on_alert=show_alert,
                        retry_window_seconds=args.retry_window) as (info, _):
         print(f"Embedded stack running (model {info.model_id}). Ctrl-C stops it.")
+        print(f"  Web app           {info.api_url}/   (inspect, product history, review; any API key works locally)")
         print(f"  REST API          {info.api_url}   (POST /uploads, GET /results/{{product_id}})")
         print(f"  AWS services      {info.aws_url}   (moto: S3, SQS, SNS, DynamoDB, Step Functions)")
         print(f"  model endpoint    {info.model_url}/endpoints/{info.endpoint_name}/invocations")
