@@ -9,7 +9,7 @@ import sys
 import pytest
 from deploy_helpers import PROJECT_DIR, lint_errors
 
-from chalicelib.results import VERDICT_INDEX
+from chalicelib.results import INSPECTION_INDEX, VERDICT_INDEX
 from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS
 from inspection_app.deploy.merge_template import MERGE_TEMPLATE_COMMAND, merge_template_text
 from inspection_app.deploy.names import CLOUDFORMATION_NAMES, FUNCTIONS
@@ -53,10 +53,14 @@ def test_results_table_serves_a_products_history_and_verdicts_across_products(te
     table = template["Resources"]["ResultsTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "product_id", "KeyType": "HASH"},
                                   {"AttributeName": "inspection_key", "KeyType": "RANGE"}]
-    [index] = table["GlobalSecondaryIndexes"]
+    index, by_id = table["GlobalSecondaryIndexes"]
     assert index["IndexName"] == VERDICT_INDEX  # the name the store queries
     assert index["KeySchema"] == [{"AttributeName": "verdict", "KeyType": "HASH"},
                                   {"AttributeName": "inspection_key", "KeyType": "RANGE"}]
+    # One inspection by its id (the review routes): keys only, the record is then read by its key.
+    assert by_id["IndexName"] == INSPECTION_INDEX
+    assert by_id["KeySchema"] == [{"AttributeName": "inspection_id", "KeyType": "HASH"}]
+    assert by_id["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
