@@ -57,7 +57,8 @@ def _model_endpoint(settings: Settings, task_input: dict) -> ModelEndpoint:
     if settings.model_backend == "rekognition":
         return RekognitionCustomLabels(clients.rekognition, settings.rekognition_project_version_arn,
                                        settings.model_classes, bucket=task_input.get("bucket", ""),
-                                       key=task_input.get("key", ""), version_id=task_input.get("version_id") or "")
+                                       key=task_input.get("key", ""), version_id=task_input.get("version_id") or "",
+                                       project_arn=settings.rekognition_project_arn)
     return SageMakerEndpoint(clients.sagemaker_runtime, settings.endpoint_name, len(settings.model_classes))
 
 

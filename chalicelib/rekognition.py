@@ -32,11 +32,6 @@ _TRANSIENT_CODES = frozenset({
 _STARTING = frozenset({"STARTING", "TRAINING_IN_PROGRESS", "COPYING_IN_PROGRESS"})
 
 
-def project_arn(project_version_arn: str) -> str:
-    """The project of `arn:aws:rekognition:<region>:<account>:project/<name>/version/<version>/<created>`."""
-    return project_version_arn.split("/version/", 1)[0]
-
-
 def version_name(project_version_arn: str) -> str:
     """`<version>` of a project version ARN (the name DescribeProjectVersions filters by)."""
     return project_version_arn.split("/version/", 1)[1].split("/", 1)[0]
@@ -69,9 +64,12 @@ class RekognitionCustomLabels:
     """ModelEndpoint backed by `rekognition:DetectCustomLabels` on the task's S3 object."""
 
     def __init__(self, client, project_version_arn: str, classes: tuple[str, ...], *, bucket: str, key: str,
-                 version_id: str = ""):
+                 version_id: str = "", project_arn: str = ""):
         self._client = client
         self._arn = project_version_arn
+        # The project's own ARN (`.../project/<name>/<created>`) cannot be read off the version's: deploy
+        # looks it up; without it the version's status is unknown and a not-ready version is retried.
+        self._project_arn = project_arn
         self._classes = classes
         self._image = {"S3Object": {"Bucket": bucket, "Name": key, **({"Version": version_id} if version_id else {})}}
 
@@ -110,8 +108,10 @@ class RekognitionCustomLabels:
 
     def _status(self) -> str:
         """The model version's status (RUNNING, STARTING, STOPPED, FAILED...), or '' when it cannot be read."""
+        if not self._project_arn:
+            return ""
         try:
-            response = self._client.describe_project_versions(ProjectArn=project_arn(self._arn),
+            response = self._client.describe_project_versions(ProjectArn=self._project_arn,
                                                               VersionNames=[version_name(self._arn)])
         except (ClientError, BotoCoreError):
             return ""

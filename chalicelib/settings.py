@@ -47,22 +47,39 @@ def _model_input_size(env: dict) -> int:
     return int(raw)
 
 
-def _model_backend(env: dict) -> tuple[str, str, str]:
-    """(MODEL_BACKEND, SAGEMAKER_ENDPOINT_NAME, REKOGNITION_PROJECT_VERSION_ARN): the backend's own setting is
-    required, the other one may be empty."""
+# What the resource stack sets a variable of the backend the stage does not use to (outputs cannot be empty).
+UNUSED = "none"
+
+
+def unused_as_empty(value: str) -> str:
+    value = value.strip()
+    return "" if value == UNUSED else value
+
+
+_PROJECT = r"arn:aws[\w-]*:rekognition:[\w-]+:\d{12}:project/(?P<name>[\w.-]+)"
+
+
+def model_backend_settings(env: dict) -> tuple[str, str, str, str]:
+    """(MODEL_BACKEND, SAGEMAKER_ENDPOINT_NAME, REKOGNITION_PROJECT_VERSION_ARN, REKOGNITION_PROJECT_ARN): the
+    backend's own setting is required, the other backend's may be empty; the project ARN is optional (it lets
+    the classify task tell a stopped model version from a starting one)."""
     backend = env.get("MODEL_BACKEND", "").strip().lower() or MODEL_BACKENDS[0]
     if backend not in MODEL_BACKENDS:
         raise ConfigurationError(f"MODEL_BACKEND={backend!r} must be one of: {', '.join(MODEL_BACKENDS)}.")
     if backend == "sagemaker":
-        return backend, _required(env, "SAGEMAKER_ENDPOINT_NAME"), ""
+        return backend, _required(env, "SAGEMAKER_ENDPOINT_NAME"), "", ""
     arn = _required(env, "REKOGNITION_PROJECT_VERSION_ARN")
-    head, _, version = arn.partition("/version/")
-    if not (re.fullmatch(r"arn:aws[\w-]*:rekognition:[\w-]+:\d{12}:project/[\w.-]+", head)
-            and re.fullmatch(r"[\w.-]+/\d+", version)):
+    version = re.fullmatch(_PROJECT + r"/version/[\w.-]+/\d+", arn)
+    if not version:
         raise ConfigurationError(
             f"REKOGNITION_PROJECT_VERSION_ARN={arn!r} is not a Custom Labels model version ARN "
             "(arn:aws:rekognition:REGION:ACCOUNT:project/NAME/version/VERSION/CREATED).")
-    return backend, env.get("SAGEMAKER_ENDPOINT_NAME", "").strip(), arn
+    project = unused_as_empty(env.get("REKOGNITION_PROJECT_ARN", ""))
+    if project and not (re.fullmatch(_PROJECT + r"/\d+", project) and project.startswith(
+            arn.split("/version/", 1)[0] + "/")):
+        raise ConfigurationError(f"REKOGNITION_PROJECT_ARN={project!r} is not the project of {arn} "
+                                 "(arn:aws:rekognition:REGION:ACCOUNT:project/NAME/CREATED).")
+    return backend, unused_as_empty(env.get("SAGEMAKER_ENDPOINT_NAME", "")), arn, project
 
 
 def _number(env: dict, name: str, default: float, low: float, high: float) -> float:
@@ -100,6 +117,7 @@ class Settings:
     model_classes: tuple = field(default=DEFAULT_CLASSES)
     model_backend: str = MODEL_BACKENDS[0]
     rekognition_project_version_arn: str = ""
+    rekognition_project_arn: str = ""
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "Settings":
@@ -111,7 +129,7 @@ class Settings:
         classes = tuple(c.strip() for c in env.get("MODEL_CLASSES", ",".join(DEFAULT_CLASSES)).split(","))
         if sorted(classes) != sorted(DEFAULT_CLASSES):
             raise ConfigurationError(f"MODEL_CLASSES must name {', '.join(DEFAULT_CLASSES)} in the model's index order.")
-        backend, endpoint_name, project_version_arn = _model_backend(env)
+        backend, endpoint_name, project_version_arn, project_arn = model_backend_settings(env)
         return cls(
             upload_bucket=_required(env, "UPLOAD_BUCKET"),
             state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
@@ -130,6 +148,7 @@ class Settings:
             model_classes=classes,
             model_backend=backend,
             rekognition_project_version_arn=project_version_arn,
+            rekognition_project_arn=project_arn,
         )
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD
+from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD, MODEL_BACKENDS
 from training.sagemaker.defaults import INPUT_SIZE_TAG
 
 from ..deploy.deployment import deploy, destroy
 
 
 def _cmd_deploy(args) -> int:
-    deploy(args.stage, endpoint_name=args.endpoint_name, confidence_threshold=args.confidence_threshold,
+    deploy(args.stage, endpoint_name=args.endpoint_name, model_backend=args.model_backend,
+           project_version_arn=args.project_version_arn, confidence_threshold=args.confidence_threshold,
            alert_email=args.alert_email, access_log_bucket=args.access_log_bucket, model_dir=args.model_dir,
            profile=args.profile, region=args.region)
     return 0
@@ -36,6 +37,13 @@ def add_deploy_commands(subparsers) -> None:
     )
     _aws_options(deploy_parser)
     deploy_parser.add_argument("--endpoint-name", help="SageMaker endpoint to call (required the first time)")
+    deploy_parser.add_argument(
+        "--model-backend", choices=MODEL_BACKENDS,
+        help="what classifies the photos: the SageMaker endpoint (--endpoint-name) or a Rekognition Custom Labels "
+             "model version (--project-version-arn); default: the stage's, sagemaker for a new stage")
+    deploy_parser.add_argument("--project-version-arn",
+                               help="the Custom Labels model version, with --model-backend rekognition "
+                                    "(docs/rekognition.md)")
     deploy_parser.add_argument("--confidence-threshold", type=float,
                                help=f"verdicts below it are needs_review (0.5-1, default {DEFAULT_CONFIDENCE_THRESHOLD} "
                                     "or the previous value)")

@@ -11,7 +11,11 @@ ENVIRONMENT_FROM_OUTPUTS = {
     "RESULTS_TABLE": "ResultsTableName",
     "ALERT_TOPIC_ARN": "AlertTopicArn",
     "STATE_MACHINE_ARN": "StateMachineArn",
+    "MODEL_BACKEND": "ModelBackend",
+    # The other backend's variables are "none" (chalicelib.settings.UNUSED).
     "SAGEMAKER_ENDPOINT_NAME": "EndpointName",
+    "REKOGNITION_PROJECT_VERSION_ARN": "RekognitionProjectVersionArn",
+    "REKOGNITION_PROJECT_ARN": "RekognitionProjectArn",
     "MODEL_INPUT_SIZE": "ModelInputSize",
     "CONFIDENCE_THRESHOLD": "ConfidenceThreshold",
     "DEAD_LETTER_QUEUE_URL": "DeadLetterQueueUrl",

@@ -12,7 +12,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from chalicelib.settings import ConfigurationError, cors_origin
+from chalicelib.settings import ConfigurationError, cors_origin, unused_as_empty
 
 from ..aws_session import aws_session
 from ..chalice_stage import PROJECT_DIR
@@ -29,6 +29,7 @@ from .chalice_config import (
 from .cloudformation import delete_stack, ensure_stack, find_stack, stack_outputs, stack_parameters
 from .errors import DeployError
 from .model_input import check_endpoint, endpoint_input_size, resolve_model_input_size
+from .model_version import REKOGNITION_INPUT_SIZE, checked_version_arn, find_model_version
 from .names import Names, resource_stack_name, stage_names, validate_stage_and_endpoint
 from .policies import write_policy_files
 from .results_table import kept_table_notice, kept_table_problem, table_exists
@@ -54,7 +55,7 @@ def _run_chalice(verb: str, stage: str, *, project_dir: Path, env: dict, profile
         raise DeployError(f"`{' '.join(command[-4:])}` failed with exit status {result.returncode}.")
 
 
-def _names_in_account(session, config: dict, stage: str, endpoint_name: str) -> Names:
+def _names_in_account(session, config: dict, stage: str, outputs: dict) -> Names:
     region = session.region_name
     return Names(
         app_name=config["app_name"],
@@ -62,15 +63,25 @@ def _names_in_account(session, config: dict, stage: str, endpoint_name: str) -> 
         partition=session.get_partition_for_region(region),
         region=region,
         account=session.client("sts").get_caller_identity()["Account"],
-        endpoint_name=endpoint_name,
+        endpoint_name=outputs["EndpointName"],
         upload_prefix=stage_environment(config, stage).get("UPLOAD_PREFIX", "uploads/"),
+        project_version_arn=unused_as_empty(outputs["RekognitionProjectVersionArn"]),
+        project_arn=unused_as_empty(outputs["RekognitionProjectArn"]),
     )
+
+
+def _model_line(outputs: dict) -> str:
+    if outputs.get("ModelBackend") == "rekognition":
+        return f"Rekognition Custom Labels {outputs['RekognitionProjectVersionArn']}"
+    return f"SageMaker endpoint {outputs['EndpointName']}"
 
 
 def deploy(
     stage: str = "dev",
     *,
     endpoint_name: str | None = None,
+    model_backend: str | None = None,
+    project_version_arn: str | None = None,
     confidence_threshold: float | None = None,
     alert_email: str | None = None,
     access_log_bucket: str | None = None,
@@ -86,6 +97,8 @@ def deploy(
 ) -> dict:
     """Deploy the stage: resource stack, configuration, `chalice deploy`, partial batch failures, API key.
 
+    `model_backend`: "sagemaker" (the endpoint `endpoint_name`) or "rekognition" (the Custom Labels model
+    version `project_version_arn`); None keeps the stage's (sagemaker for a new stage).
     `model_dir`: the model directory the endpoint serves, for its input size where the endpoint has no
     INPUT_SIZE_TAG (see `resolve_model_input_size`). `access_log_bucket`: where the upload bucket's access logs
     go ('' switches them off; None keeps the stack's setting)."""
@@ -98,8 +111,14 @@ def deploy(
     cfn = session.client("cloudformation")
     name = resource_stack_name(app_name, stage)
     existing = find_stack(cfn, name)
-    if endpoint_name is None and existing is None:
-        raise DeployError("The first deployment of a stage needs --endpoint-name (the SageMaker endpoint to call).")
+    previous = stack_parameters(existing) if existing else {}
+    backend = model_backend or previous.get("ModelBackend") or "sagemaker"
+    if backend == "sagemaker" and endpoint_name is None and not previous.get("EndpointName"):
+        raise DeployError("The first deployment of a stage needs --endpoint-name (the SageMaker endpoint to call), "
+                          "or --model-backend rekognition --project-version-arn ARN.")
+    if backend == "rekognition":
+        project_version_arn = checked_version_arn(project_version_arn or previous.get("RekognitionProjectVersionArn")
+                                                  or "")
     try:
         origin = cors_origin(environment)
     except ConfigurationError as error:
@@ -108,17 +127,24 @@ def deploy(
     if existing is None and table_exists(session.client("dynamodb"), table):
         raise DeployError(kept_table_problem(table, session.region_name, stage))
 
-    # Before anything changes: the endpoint to call (given, or the one the stack has) and its model's input size.
-    serving = endpoint_name or stack_parameters(existing)["EndpointName"]
-    endpoint = check_endpoint(session, serving, out)
-    input_size, input_size_source = resolve_model_input_size(
-        serving, endpoint, endpoint_input_size(session.client("sagemaker"), endpoint), model_dir)
+    # Before anything changes: the model to call (given, or the one the stack has) and its input size.
+    if backend == "rekognition":
+        project_arn = find_model_version(session, project_version_arn, out)
+        input_size, input_size_source = REKOGNITION_INPUT_SIZE, "the Rekognition backend (photos checked only)"
+    else:
+        serving = endpoint_name or previous["EndpointName"]
+        endpoint = check_endpoint(session, serving, out)
+        input_size, input_size_source = resolve_model_input_size(
+            serving, endpoint, endpoint_input_size(session.client("sagemaker"), endpoint), model_dir)
     out(f"Model input size {input_size} px (from {input_size_source}).")
     out(f"1/5 Resource stack {name} in {session.region_name} ...")
     parameters = {
         "AppName": app_name,
         "Stage": stage,
+        "ModelBackend": backend,
         "EndpointName": endpoint_name,
+        "RekognitionProjectVersionArn": project_version_arn if backend == "rekognition" else None,
+        "RekognitionProjectArn": project_arn if backend == "rekognition" else None,
         "ModelInputSize": input_size,
         "ConfidenceThreshold": confidence_threshold,
         "AlertEmail": alert_email,
@@ -129,7 +155,7 @@ def deploy(
     outputs = ensure_stack(cfn, name, template_body, parameters, wait_delay=wait_delay)
 
     out(f"2/5 Writing the stack's outputs and least-privilege policies into .chalice/ for stage {stage} ...")
-    names = _names_in_account(session, config, stage, outputs["EndpointName"])
+    names = _names_in_account(session, config, stage, outputs)
     policy_files = write_policy_files(project_dir / ".chalice", stage, names)
     write_config(project_dir, configure_stage(config, stage, outputs, policy_files))
 
@@ -166,6 +192,7 @@ def deploy(
         f"--query value --output text\n"
         f"                  Send it as the `{API_KEY_HEADER}` header.\n"
         f"  upload bucket   s3://{outputs['UploadBucketName']}/{names.upload_prefix}\n"
+        f"  model           {_model_line(outputs)}\n"
         f"  model input     {outputs['ModelInputSize']} px, from {input_size_source}\n"
         f"  results table   {outputs['ResultsTableName']}\n"
         f"  state machine   {outputs['StateMachineArn']}\n"

@@ -26,6 +26,9 @@ class Names:
     account: str
     endpoint_name: str
     upload_prefix: str = "uploads/"
+    # With the Rekognition backend (MODEL_BACKEND=rekognition): the model version and its project.
+    project_version_arn: str = ""
+    project_arn: str = ""
 
     def function_name(self, handler: str) -> str:
         return function_name(self.app_name, self.stage, handler)

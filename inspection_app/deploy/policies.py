@@ -13,6 +13,19 @@ def _statement(sid: str, actions: list[str], resources: list[str], **extra) -> d
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
 
+def _model_statements(names: Names) -> list[dict]:
+    """The classify function's rights on its model: the SageMaker endpoint, or the Rekognition model version.
+
+    Rekognition reads the upload itself with the caller's rights: ReadUploads (above) covers that."""
+    if not names.project_version_arn:
+        return [_statement("InvokeModelEndpoint", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn])]
+    statements = [_statement("AskModelVersion", ["rekognition:DetectCustomLabels"], [names.project_version_arn])]
+    if names.project_arn:  # a stopped version is then told apart from a starting one
+        statements.append(_statement("ReadModelVersionStatus", ["rekognition:DescribeProjectVersions"],
+                                     [names.project_arn]))
+    return statements
+
+
 def function_policies(names: Names) -> dict[str, dict]:
     """One IAM policy per Chalice function: only the actions its code calls, only on this stage's resources."""
 
@@ -40,7 +53,7 @@ def function_policies(names: Names) -> dict[str, dict]:
             # Without ListBucket a deleted upload reads as 403 AccessDenied instead of 404 NoSuchKey, and
             # the image would be recorded as an error instead of rejected.
             _statement("TellMissingUploadsApart", ["s3:ListBucket"], [names.bucket_arn]),
-            _statement("InvokeModelEndpoint", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn]),
+            *_model_statements(names),
         ],
         "record_verdict": [
             _statement("StoreVerdicts", ["dynamodb:PutItem", "dynamodb:GetItem"], [names.table_arn]),

@@ -21,6 +21,7 @@ from inspection_app.chalice_stage import function_name
 from inspection_app.cli import deploy_commands
 from inspection_app.deploy.api_gateway import API_THROTTLE, GATEWAY_RESPONSES, gateway_response_template
 from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS, configure_stage
+from inspection_app.deploy import deployment
 from inspection_app.deploy.deployment import deploy, destroy
 from inspection_app.resource_template import resource_template
 from inspection_app.deploy.errors import DeployError
@@ -164,7 +165,10 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
         "RESULTS_TABLE": "quality-inspection-dev-results",
         "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:quality-inspection-dev-alerts",
         "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:quality-inspection-dev",
+        "MODEL_BACKEND": "sagemaker",
         "SAGEMAKER_ENDPOINT_NAME": "pcb-classifier",
+        "REKOGNITION_PROJECT_VERSION_ARN": "none",  # the backend the stage does not use
+        "REKOGNITION_PROJECT_ARN": "none",
         "MODEL_INPUT_SIZE": "192",  # model.json's input_size
         "CONFIDENCE_THRESHOLD": "0.75",
         "DEAD_LETTER_QUEUE_URL": outputs["DeadLetterQueueUrl"],
@@ -215,6 +219,45 @@ def test_deploy_creates_the_stack_configures_the_stage_and_runs_chalice(aws, pro
         "error": "NotFound", "message": "No route."}
     assert any("gateway responses" in (d.get("description") or "")
                for d in apigateway.get_deployments(restApiId=rest_api_id)["items"])
+
+
+REKOGNITION_VERSION = f"arn:aws:rekognition:{REGION}:{ACCOUNT}:project/pcb/version/pcb.v1/1764500000000"
+REKOGNITION_PROJECT = f"arn:aws:rekognition:{REGION}:{ACCOUNT}:project/pcb/1764400000000"
+
+
+def test_given_the_rekognition_backend_when_deployed_then_the_stage_and_its_policy_use_the_model_version(
+        aws, project, monkeypatch):
+    # GIVEN a Custom Labels model version (moto has no Custom Labels projects: the lookup is replaced)
+    looked_up = []
+    monkeypatch.setattr(deployment, "find_model_version",
+                        lambda session, arn, out: looked_up.append(arn) or REKOGNITION_PROJECT)
+    # WHEN the stage is deployed with it, and no SageMaker endpoint
+    summary, printed = _deploy(aws, project, RecordedChalice(), model_backend="rekognition",
+                               project_version_arn=REKOGNITION_VERSION, model_dir=None)
+    # THEN the stage's environment names the backend, the version and its project; the endpoint is unused
+    environment = json.loads((project / ".chalice" / "config.json").read_text())["stages"]["dev"]["environment_variables"]
+    assert looked_up == [REKOGNITION_VERSION]
+    assert (environment["MODEL_BACKEND"], environment["REKOGNITION_PROJECT_VERSION_ARN"],
+            environment["REKOGNITION_PROJECT_ARN"], environment["SAGEMAKER_ENDPOINT_NAME"]) == (
+        "rekognition", REKOGNITION_VERSION, REKOGNITION_PROJECT, "none")
+    assert f"Rekognition Custom Labels {REKOGNITION_VERSION}" in printed
+    # AND the classify function may ask that version only, and read its status in that project only
+    policy = json.loads((project / ".chalice" / "policy-dev-classify_image.json").read_text())
+    statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+    assert statements["AskModelVersion"]["Action"] == ["rekognition:DetectCustomLabels"]
+    assert statements["AskModelVersion"]["Resource"] == [REKOGNITION_VERSION]
+    assert statements["ReadModelVersionStatus"]["Resource"] == [REKOGNITION_PROJECT]
+    assert not any("sagemaker:" in action for statement in policy["Statement"] for action in statement["Action"])
+    # AND no alarm watches a SageMaker endpoint the stage does not have
+    alarms = aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert not any(alarm["Namespace"] == "AWS/SageMaker" for alarm in alarms)
+
+
+@pytest.mark.parametrize("arn", ["pcb", REKOGNITION_PROJECT, REKOGNITION_VERSION.replace(":rekognition:", ":s3:")])
+def test_given_a_malformed_model_version_when_deployed_then_it_stops_before_anything_is_made(aws, project, arn):
+    with pytest.raises(DeployError, match="--project-version-arn: REKOGNITION_PROJECT_VERSION_ARN="):
+        _deploy(aws, project, RecordedChalice(), model_backend="rekognition", project_version_arn=arn)
+    assert aws.client("cloudformation").list_stacks()["StackSummaries"] == []
 
 
 def test_deploy_again_keeps_previous_parameters_and_creates_nothing_twice(aws, project):
@@ -419,6 +462,11 @@ def test_commands_register_in_a_cli():
             args.access_log_bucket) == ("dev", "pcb-classifier", "qa@example.com", 0.8, Path("var/model"),
                                         "plant-access-logs")
     assert args.func is deploy_commands._cmd_deploy
+    assert args.model_backend is None  # the stage's backend is kept
+    args = parser.parse_args(["deploy", "--model-backend", "rekognition", "--project-version-arn", REKOGNITION_VERSION])
+    assert (args.model_backend, args.project_version_arn) == ("rekognition", REKOGNITION_VERSION)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["deploy", "--model-backend", "lookout"])
     args = parser.parse_args(["destroy", "--stage", "dev", "--yes"])
     assert args.yes and args.func is deploy_commands._cmd_destroy
 

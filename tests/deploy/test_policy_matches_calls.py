@@ -9,6 +9,7 @@ called, except the actions in NOT_CALLED_BY_THE_HANDLER, each with the reason AW
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import json
 import os
@@ -42,6 +43,11 @@ NOT_CALLED_BY_THE_HANDLER = {
 }
 NAMES = Names(app_name="quality-inspection", stage="dev", partition="aws", region="eu-central-1",
               account="123456789012", endpoint_name="pcb-classifier", upload_prefix="uploads/")
+# A stage whose MODEL_BACKEND is rekognition (tests/unit/test_app.py drives classify_image with it too).
+REKOGNITION_NAMES = dataclasses.replace(
+    NAMES, endpoint_name="none",
+    project_version_arn="arn:aws:rekognition:eu-central-1:123456789012:project/pcb/version/pcb.v1/1764500000000",
+    project_arn="arn:aws:rekognition:eu-central-1:123456789012:project/pcb/1764400000000")
 
 
 # ---- the plugin, loaded in the subprocess with `-p test_policy_matches_calls` -----------------------------
@@ -62,7 +68,13 @@ def _record(params, model, context=None, **_):
     if context and context.get("is_presign_request") and model.name == "CreateBucket":
         return  # botocore's stand-in operation for a pre-signed POST: recorded as s3:PutObject below
     if _handler.get():
-        _calls[_handler.get()].add(_iam_action(model, params))
+        _calls[_recorded_as(_handler.get())].add(_iam_action(model, params))
+
+
+def _recorded_as(handler: str) -> str:
+    """The classify function's calls with the Rekognition backend are held to that backend's policy."""
+    return f"{handler}/rekognition" if handler == "classify_image" and os.environ.get("MODEL_BACKEND") == "rekognition" \
+        else handler
 
 
 def _while_running(handler_of, method):
@@ -125,7 +137,14 @@ def test_given_every_handler_driven_when_its_calls_are_recorded_then_its_policy_
                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     calls = {handler: set(actions) for handler, actions in json.loads(record.read_text()).items()}
+    rekognition = calls.pop("classify_image/rekognition", set())
     assert set(calls) == set(FUNCTIONS), "every function must be driven by the tests"
+    # Rekognition reads the upload's version itself, with the function's rights (S3Object.Version).
+    read_by_rekognition = {"s3:GetObjectVersion"}
+    allowed = _allowed(function_policies(REKOGNITION_NAMES)["classify_image"])
+    assert allowed - NOT_CALLED_BY_THE_HANDLER["classify_image"] - read_by_rekognition == rekognition, \
+        "classify_image with Rekognition"
+    assert "sagemaker:InvokeEndpoint" not in allowed
     policies = function_policies(NAMES)
     for handler in FUNCTIONS:
         allowed = _allowed(policies[handler])

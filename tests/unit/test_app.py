@@ -14,7 +14,7 @@ from PIL import Image
 
 import app as app_module
 from chalicelib.aws import AwsClients
-from chalicelib.endpoint import ModelEndpointUnavailable
+from chalicelib.endpoint import ModelEndpointError, ModelEndpointUnavailable
 from chalicelib.results import DynamoDbResultsStore, inspection_key
 
 from .helpers import (
@@ -553,28 +553,37 @@ def test_given_the_results_store_down_when_results_asked_then_503_with_retry_aft
 
 
 REKOGNITION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/pcb-boards/version/pcb-boards.v1/1764500000000"
+REKOGNITION_PROJECT = "arn:aws:rekognition:us-east-1:123456789012:project/pcb-boards/1764400000000"
+
+
+@pytest.fixture
+def rekognition_stage(clients, boto_session, monkeypatch):
+    """The stage's MODEL_BACKEND is a Rekognition Custom Labels model version (no SageMaker endpoint); yields the
+    stubbed rekognition client the app uses."""
+    monkeypatch.setenv("MODEL_BACKEND", "rekognition")
+    monkeypatch.setenv("REKOGNITION_PROJECT_VERSION_ARN", REKOGNITION_ARN)
+    monkeypatch.setenv("REKOGNITION_PROJECT_ARN", REKOGNITION_PROJECT)
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "none")
+    rekognition = boto_session.client("rekognition")
+    clients._clients["rekognition"] = rekognition
+    with Stubber(rekognition) as model:  # a call with no response queued fails the test
+        yield model
+        model.assert_no_pending_responses()
 
 
 def test_given_the_rekognition_backend_when_classify_image_invoked_then_the_model_version_reads_the_s3_object(
-    client, clients, boto_session, monkeypatch
+    client, clients, rekognition_stage
 ):
-    # GIVEN a stage whose MODEL_BACKEND is a Rekognition Custom Labels model version (no SageMaker endpoint)
-    monkeypatch.setenv("MODEL_BACKEND", "rekognition")
-    monkeypatch.setenv("REKOGNITION_PROJECT_VERSION_ARN", REKOGNITION_ARN)
-    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", "")
-    rekognition = boto_session.client("rekognition")
-    clients._clients["rekognition"] = rekognition
+    # GIVEN a photo uploaded to a stage whose backend is a Rekognition model version
     clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes(640, 480), ContentType="image/jpeg")
-    with Stubber(rekognition) as model:
-        model.add_response(
-            "detect_custom_labels",
-            {"CustomLabels": [{"Name": "defective", "Confidence": 88.0}, {"Name": "defect_free", "Confidence": 12.0}]},
-            {"ProjectVersionArn": REKOGNITION_ARN, "MinConfidence": 0,
-             "Image": {"S3Object": {"Bucket": LOCAL_BUCKET, "Name": KEY}}},
-        )
-        # WHEN the classify task runs
-        result = client.lambda_.invoke("classify_image", task_input()).payload
-        model.assert_no_pending_responses()
+    rekognition_stage.add_response(
+        "detect_custom_labels",
+        {"CustomLabels": [{"Name": "defective", "Confidence": 88.0}, {"Name": "defect_free", "Confidence": 12.0}]},
+        {"ProjectVersionArn": REKOGNITION_ARN, "MinConfidence": 0,
+         "Image": {"S3Object": {"Bucket": LOCAL_BUCKET, "Name": KEY}}},
+    )
+    # WHEN the classify task runs
+    result = client.lambda_.invoke("classify_image", task_input()).payload
     # THEN the photo was checked here, judged where it lies in S3, and the version is the model id
     assert result["status"] == "classified" and result["label"] == "defective"
     assert result["probabilities"] == pytest.approx({"defect_free": 0.12, "defective": 0.88})
@@ -582,14 +591,22 @@ def test_given_the_rekognition_backend_when_classify_image_invoked_then_the_mode
     assert result["image"] == {"format": "JPEG", "width": 640, "height": 480}
 
 
-def test_given_the_rekognition_backend_when_a_text_file_arrives_then_rejected_before_any_model_call(
-    client, clients, boto_session, monkeypatch
+def test_given_a_stopped_rekognition_model_when_classify_image_invoked_then_a_permanent_error_says_how_to_start_it(
+    client, clients, rekognition_stage
 ):
-    monkeypatch.setenv("MODEL_BACKEND", "rekognition")
-    monkeypatch.setenv("REKOGNITION_PROJECT_VERSION_ARN", REKOGNITION_ARN)
-    rekognition = boto_session.client("rekognition")
-    clients._clients["rekognition"] = rekognition
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes(640, 480), ContentType="image/jpeg")
+    rekognition_stage.add_client_error("detect_custom_labels", "ResourceNotReadyException", "not deployed", 400)
+    rekognition_stage.add_response(
+        "describe_project_versions",
+        {"ProjectVersionDescriptions": [{"ProjectVersionArn": REKOGNITION_ARN, "Status": "STOPPED"}]},
+        {"ProjectArn": REKOGNITION_PROJECT, "VersionNames": ["pcb-boards.v1"]})
+    with pytest.raises(ModelEndpointError, match="start-project-version"):
+        client.lambda_.invoke("classify_image", task_input())
+
+
+def test_given_the_rekognition_backend_when_a_text_file_arrives_then_rejected_before_any_model_call(
+    client, clients, rekognition_stage
+):
     clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=b"not a photo\n")
-    with Stubber(rekognition) as model:  # no response queued: any call would fail the test
-        result = client.lambda_.invoke("classify_image", task_input()).payload
+    result = client.lambda_.invoke("classify_image", task_input()).payload
     assert result["status"] == "rejected" and "not an image in an accepted format" in result["reason"]

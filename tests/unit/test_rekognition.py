@@ -13,11 +13,11 @@ from chalicelib.endpoint import ModelEndpointError, ModelEndpointUnavailable
 from chalicelib.rekognition import (
     RekognitionCustomLabels,
     probabilities_from_labels,
-    project_arn,
     version_name,
 )
 
 ARN = "arn:aws:rekognition:eu-west-1:123456789012:project/pcb-boards/version/pcb-boards.2026-11-30/1764500000000"
+PROJECT_ARN = "arn:aws:rekognition:eu-west-1:123456789012:project/pcb-boards/1764400000000"
 CLASSES = ("defect_free", "defective")
 S3_IMAGE = {"S3Object": {"Bucket": "uploads-bucket", "Name": "uploads/PCB-1/c.jpg", "Version": "v1"}}
 
@@ -32,7 +32,7 @@ def rekognition():
 
 def backend(client) -> RekognitionCustomLabels:
     return RekognitionCustomLabels(client, ARN, CLASSES, bucket="uploads-bucket", key="uploads/PCB-1/c.jpg",
-                                   version_id="v1")
+                                   version_id="v1", project_arn=PROJECT_ARN)
 
 
 def detect_request() -> dict:
@@ -83,7 +83,7 @@ def test_throttling_and_service_errors_are_transient(rekognition, code, status):
 
 
 def describe_request() -> dict:
-    return {"ProjectArn": project_arn(ARN), "VersionNames": [version_name(ARN)]}
+    return {"ProjectArn": PROJECT_ARN, "VersionNames": [version_name(ARN)]}
 
 
 @pytest.mark.parametrize("state, failure", [
@@ -130,6 +130,15 @@ def test_an_unversioned_object_is_asked_without_a_version(rekognition):
     assert endpoint.predict(b"", "image/png").probabilities == pytest.approx([0.97, 0.03])
 
 
-def test_a_project_version_arn_names_its_project_and_version():
-    assert project_arn(ARN) == "arn:aws:rekognition:eu-west-1:123456789012:project/pcb-boards"
+def test_a_project_version_arn_names_its_version():
     assert version_name(ARN) == "pcb-boards.2026-11-30"
+
+
+def test_without_the_project_arn_a_version_not_ready_is_retried_without_asking_its_status(rekognition):
+    client, stubber = rekognition
+    stubber.add_client_error("detect_custom_labels", "ResourceNotReadyException", "not ready", 400,
+                             expected_params=detect_request())
+    endpoint = RekognitionCustomLabels(client, ARN, CLASSES, bucket="uploads-bucket", key="uploads/PCB-1/c.jpg",
+                                       version_id="v1")
+    with pytest.raises(ModelEndpointUnavailable, match="status unknown"):
+        endpoint.predict(b"", "image/png")

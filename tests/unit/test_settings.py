@@ -258,6 +258,17 @@ def test_given_a_malformed_model_version_arn_then_a_configuration_error_shows_th
         Settings.from_env(env(MODEL_BACKEND="rekognition", REKOGNITION_PROJECT_VERSION_ARN=arn))
 
 
+def test_given_the_project_arn_then_it_must_be_the_model_versions_project():
+    project = "arn:aws:rekognition:eu-west-1:123456789012:project/pcb-boards/1764400000000"
+    settings = Settings.from_env(env(MODEL_BACKEND="rekognition", REKOGNITION_PROJECT_VERSION_ARN=PROJECT_VERSION,
+                                     REKOGNITION_PROJECT_ARN=project))
+    assert settings.rekognition_project_arn == project
+    for other in (project.replace("pcb-boards", "other"), project.rsplit("/", 1)[0], PROJECT_VERSION):
+        with pytest.raises(ConfigurationError, match="is not the project of"):
+            Settings.from_env(env(MODEL_BACKEND="rekognition", REKOGNITION_PROJECT_VERSION_ARN=PROJECT_VERSION,
+                                  REKOGNITION_PROJECT_ARN=other))
+
+
 def test_given_an_unknown_model_backend_then_the_choices_are_named():
     with pytest.raises(ConfigurationError, match="must be one of: sagemaker, rekognition"):
         Settings.from_env(env(MODEL_BACKEND="lookout"))
