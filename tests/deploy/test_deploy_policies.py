@@ -5,7 +5,7 @@ import json
 
 import botocore.session
 import pytest
-from deploy_helpers import PROJECT_DIR
+from deploy_helpers import PROJECT_DIR, copy_project, run_chalice
 
 from inspection_app.deploy.merge_template import as_cloudformation
 from inspection_app.deploy.names import CLOUDFORMATION_NAMES, FUNCTIONS, Names
@@ -146,13 +146,64 @@ def test_cloudformation_form_substitutes_every_name():
     assert all(set(r) == {"Fn::Sub"} for r in resources)
 
 
+# What a checked-in .chalice/policy-*.json holds until `inspection-app deploy` overwrites it with the stage's policy.
+DENY_EVERYTHING = {"Version": "2012-10-17", "Statement": [{
+    "Sid": "NothingUntilInspectionAppDeployWritesThisFile", "Effect": "Deny", "Action": "*", "Resource": "*"}]}
+
+
 @pytest.mark.parametrize("path", sorted((PROJECT_DIR / ".chalice").glob("policy-*.json")), ids=lambda p: p.name)
-def test_checked_in_policy_files(path):
-    """Until `inspection-app deploy` writes them, the stage's policy files allow nothing."""
-    document = json.loads(path.read_text())
-    check_policy(document, path.name)
-    if allow_statements(document):
-        check_actions_exist(document, path.name)
+def test_checked_in_policy_files_allow_nothing(path):
+    """The checked-in files are placeholders that deny everything: a `chalice deploy` without
+    `inspection-app deploy` first gets functions that can do nothing, never a policy kept by hand. (So the checks
+    above cannot be run on them: test_deployed_functions_get_the_generated_policies checks what deploy writes.)"""
+    assert json.loads(path.read_text()) == DENY_EVERYTHING
+
+
+@pytest.fixture(scope="module")
+def packaged_with_generated_policies(tmp_path_factory) -> dict:
+    """`chalice package` after the policy files are written as `inspection-app deploy` writes them (step 2/5,
+    before `chalice deploy`): "plain", the roles Chalice makes from the files the config names (what
+    `chalice deploy` deploys), and "merged", with the merge template's roles (the one-stack package)."""
+    project = copy_project(tmp_path_factory.mktemp("generated-policies") / "project")
+    written = write_policy_files(project / ".chalice", "dev", NAMES)
+    assert written == {handler: policy_file_name("dev", handler) for handler in FUNCTIONS}
+    templates = {}
+    for form, options in (("plain", []), ("merged", ["--merge-template", "statemachine/chalice-merge.json"])):
+        result = run_chalice(project, "package", "--stage", "dev", *options, f"{form}/")
+        assert result.returncode == 0, result.stdout + result.stderr
+        templates[form] = json.loads((project / form / "sam.json").read_text())
+    return templates
+
+
+def _role_policies_by_function(template: dict) -> dict[str, list[dict]]:
+    """handler name -> the policy documents of its Lambda function's role ("app.app" is the REST API's)."""
+    resources = template["Resources"]
+    found = {}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        handler = resource["Properties"]["Handler"].removeprefix("app.")
+        role = resources[resource["Properties"]["Role"]["Fn::GetAtt"][0]]
+        found["api_handler" if handler == "app" else handler] = [
+            policy["PolicyDocument"] for policy in role["Properties"]["Policies"]]
+    return found
+
+
+@pytest.mark.parametrize("form, generated", [
+    ("plain", lambda handler: function_policies(NAMES)[handler]),
+    ("merged", lambda handler: as_cloudformation(function_policies(CLOUDFORMATION_NAMES)[handler])),
+])
+def test_deployed_functions_get_the_generated_policies(packaged_with_generated_policies, form, generated):
+    # GIVEN what Chalice packages once `inspection-app deploy` has written the stage's policy files
+    policies = _role_policies_by_function(packaged_with_generated_policies[form])
+    # THEN every function's role carries exactly its generated policy, with the Allow statements it needs
+    assert set(policies) == set(FUNCTIONS)
+    for handler in FUNCTIONS:
+        [document] = policies[handler]
+        assert document == generated(handler), handler
+        actions = {a for s in allow_statements(document) for a in _as_list(s["Action"])}
+        assert actions == EXPECTED_ACTIONS[handler] | EVERY_FUNCTION_ACTIONS, handler
+        check_policy(document, handler)
 
 
 def test_config_turns_autogen_policy_off_with_a_file_per_function():
@@ -187,12 +238,17 @@ def test_state_machine_role_may_only_invoke_its_functions_and_publish_alerts():
     assert actions - ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS == {"lambda:InvokeFunction", "sns:Publish", "sqs:SendMessage"}
 
 
-def test_merged_template_policies_are_narrow(packaged):
-    for name, resource in packaged["merged"]["Resources"].items():
+def test_merged_template_policies_are_narrow(packaged_with_generated_policies):
+    allowing = set()
+    for name, resource in packaged_with_generated_policies["merged"]["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":
             for policy in resource["Properties"].get("Policies", []):
                 check_policy(policy["PolicyDocument"], name)
                 check_actions_exist(policy["PolicyDocument"], name)
+                if allow_statements(policy["PolicyDocument"]):
+                    allowing.add(name)
+    # every function's role allows something (the state machine's role is in the nested resource stack)
+    assert allowing == {"StartInspectionsRole", "ClassifyImageRole", "RecordVerdictRole", "ApiHandlerRole"}
 
 
 def test_queue_and_bucket_policies_are_narrow():

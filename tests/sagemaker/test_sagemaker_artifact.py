@@ -27,8 +27,18 @@ from training.sagemaker.package import ModelArchiveError, build_model_archive
 HERE = Path(__file__).parent
 TOLERANCE = 1e-4
 ENDPOINT_NAME = "defect-model"
-# A Python with torch 2.6, numpy and Pillow only (like the inference container): optional check.
+# A Python with torch 2.6, numpy and Pillow only (like the inference container): optional check, not run by
+# `make test`. The registries this project reaches (PyPI) have no CPU build of torch 2.6.0 for Linux x86_64,
+# only the CUDA one: torch-2.6.0-cp311-cp311-manylinux1_x86_64.whl is 766.7 MB (measured with
+# `pip download torch==2.6.0 --no-deps`), and its metadata requires 13 nvidia-*-cu12 wheels and triton 3.2.0
+# on Linux x86_64 (gigabytes more; not downloaded here), all in a second environment beside .venv's torch 2.13
+# CPU build. That is over the ~1 GB `make test` may fetch, so the check stays opt-in.
 TORCH26_PYTHON = os.environ.get("SAGEMAKER_TEST_TORCH26_PYTHON")
+TORCH26_SKIP_REASON = (
+    "set SAGEMAKER_TEST_TORCH26_PYTHON to a Python with torch 2.6, numpy, Pillow; not installed by make test: PyPI "
+    "has only the CUDA build of torch 2.6.0 (a 766.7 MB wheel requiring nvidia-*-cu12 and triton wheels, "
+    "gigabytes more)"
+)
 
 
 def _encode(image: Image.Image, format: str, **options) -> bytes:
@@ -186,7 +196,7 @@ def test_given_a_16bit_copy_of_a_photo_then_onnx_and_inference_py_answer_as_for_
     assert abs(predictor.predict(white)[1] - predictor.predict(eight_bit)[1]) > 0.02
 
 
-@pytest.mark.skipif(not TORCH26_PYTHON, reason="set SAGEMAKER_TEST_TORCH26_PYTHON to a Python with torch 2.6, numpy, Pillow")
+@pytest.mark.skipif(not TORCH26_PYTHON, reason=TORCH26_SKIP_REASON)
 def test_given_torch_2_6_like_the_inference_container_then_inference_py_agrees_with_onnx(tiny_model_dir, archive, images):
     handler = _run_handler(TORCH26_PYTHON, archive["root"], images["paths"])
     assert handler["torch"].startswith("2.6.")
