@@ -132,7 +132,6 @@ def create_reinspections():
 
 
 # ---- review (chalicelib/review.py, docs/webapp.md) ---------------------------------------------------------
-review_alerts = review.AlertTopic()
 
 
 def _review_errors(call):
@@ -160,7 +159,8 @@ def review_inspection(inspection_id):
     settings = Settings.from_env()
     api_key_id = (app.current_request.context.get("identity") or {}).get("apiKeyId")
     answer = _review_errors(lambda: review.review(inspection_id, _json_request(), _results_store(settings),
-                                                  review_alerts, settings.alert_topic_arn, api_key_id=api_key_id))
+                                                  review.AlertTopic(clients.sns), settings.alert_topic_arn,
+                                                  api_key_id=api_key_id))
     if isinstance(answer, dict):
         log("inspection reviewed", inspection_id=inspection_id, verdict=answer["verdict"],
             model_verdict=answer["model_verdict"])

@@ -16,7 +16,8 @@ from botocore.config import Config
 # read) seconds; tests/unit/test_aws_clients.py checks each function's calls fit inside its timeout.
 ATTEMPTS = 2
 CONNECT_TIMEOUT = 3
-READ_TIMEOUTS = {"s3": 10, "dynamodb": 5, "stepfunctions": 5, "sqs": 5, "sagemaker-runtime": 20, "rekognition": 20}
+READ_TIMEOUTS = {"s3": 10, "dynamodb": 5, "stepfunctions": 5, "sqs": 5, "sagemaker-runtime": 20, "rekognition": 20,
+                 "sns": 5}
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": ATTEMPTS}, connect_timeout=CONNECT_TIMEOUT)
 
 
@@ -80,3 +81,7 @@ class AwsClients:
     @property
     def rekognition(self):
         return self._client("rekognition")
+
+    @property
+    def sns(self):
+        return self._client("sns")

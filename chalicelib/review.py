@@ -23,14 +23,9 @@ import base64
 import binascii
 import json
 import re
-import threading
 from datetime import datetime, timedelta, timezone
 
-import boto3
-from botocore.config import Config
-
 from .alerts import reviewed_defect_alert
-from .aws import ATTEMPTS, CONNECT_TIMEOUT
 from .reinspection import InvalidReinspectionRequest, _since
 from .verdicts import DEFECT_FREE, DEFECTIVE, VERDICTS
 
@@ -125,19 +120,12 @@ def reviewer_of(reviewer: str | None, api_key_id: str | None) -> str:
 
 
 class AlertTopic:
-    """Publishes the review alerts to the stage's alert topic. Its SNS client is made on first use, with the
-    same brief retries as chalicelib/aws.py's clients (which makes no SNS client)."""
+    """Publishes the review alerts to the stage's alert topic."""
 
-    def __init__(self, client=None):
+    def __init__(self, client):
         self._client = client
-        self._lock = threading.Lock()
 
     def publish(self, topic_arn: str, alert: dict) -> None:
-        with self._lock:
-            if self._client is None:
-                self._client = boto3.session.Session().client("sns", config=Config(
-                    retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
-                    connect_timeout=CONNECT_TIMEOUT, read_timeout=5))
         self._client.publish(TopicArn=topic_arn, Subject=alert["subject"], Message=alert["message"])
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from botocore.stub import Stubber
 import requests
 
 import app as app_module
@@ -32,7 +33,7 @@ def alerts(clients, boto_session, monkeypatch):  # noqa: F811
     queue = sqs.create_queue(QueueName="alert-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    monkeypatch.setattr(app_module, "review_alerts", review.AlertTopic(sns))
+    clients._clients["sns"] = sns
 
     def received() -> list[dict]:
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
@@ -102,17 +103,12 @@ def test_given_a_model_verdict_when_reviewed_then_only_a_newly_found_defect_aler
 def test_given_the_alert_topic_failing_when_reviewed_defective_then_503_and_the_next_review_alerts(
         client, store, alerts, monkeypatch):  # noqa: F811
     record = store.put(needs_review())
-    working = app_module.review_alerts
-
-    class Down:
-        def publish(self, topic_arn, alert):
-            raise ConnectionError("no route to SNS")
-
-    monkeypatch.setattr(app_module, "review_alerts", Down())
-    answer = post_review(client, record["inspection_id"], {"verdict": "defective"})
+    sns = app_module.clients.sns
+    with Stubber(sns) as down:  # SNS fails once
+        down.add_client_error("publish", "InternalError", "no route to SNS", 500)
+        answer = post_review(client, record["inspection_id"], {"verdict": "defective"})
     assert answer.status_code == 503 and json.loads(answer.body)["error"] == "AlertUnavailable"
     assert "review_alerted_at" not in store.find(record["inspection_id"])
-    monkeypatch.setattr(app_module, "review_alerts", working)
     assert post_review(client, record["inspection_id"], {"verdict": "defective"}).status_code == 200
     assert len(alerts()) == 1
 
