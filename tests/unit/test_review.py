@@ -101,7 +101,7 @@ def test_given_a_model_verdict_when_reviewed_then_only_a_newly_found_defect_aler
 
 
 def test_given_the_alert_topic_failing_when_reviewed_defective_then_503_and_the_next_review_alerts(
-        client, store, alerts, monkeypatch):  # noqa: F811
+        client, store, alerts):  # noqa: F811
     record = store.put(needs_review())
     sns = app_module.clients.sns
     with Stubber(sns) as down:  # SNS fails once
