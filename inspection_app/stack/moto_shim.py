@@ -1,6 +1,6 @@
 """What moto (5.2.x) redoes for every request, done once, from our side: no fork, no patched file.
 
-Measured with py-spy under load (docs: /work/shared/design/embedded-stack.md), one moto server spends on
+Measured with py-spy under load (benchmarks/pipeline.py, 16 clients), one moto server spends on
 work whose answer never changes while it runs:
 
 - `FastDispatcher`: moto's `DomainDispatcherApplication` works out the backend of every request under one

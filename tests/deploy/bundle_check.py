@@ -1,7 +1,7 @@
 """Will a Lambda deployment package load on its runtime? Read from the zip alone, without AWS or Docker.
 
 `chalice package` accepts any wheel tagged `linux_x86_64`, and when a package has no wheel the runtime can load
-it builds the sdist on this machine, against this machine's libraries (docs in /work/shared/design/chalice.md,
+it builds the sdist on this machine, against this machine's libraries (see Chalice's packaging docs,
 "Packaging native wheels"). Such a bundle deploys and then fails at import. Two checks catch it:
 
 - every `*.dist-info/WHEEL` has at least one Tag the runtime can load (pure Python, or a manylinux tag whose
