@@ -1,5 +1,7 @@
 """Chalice wiring only: each handler hands its event to a `chalicelib` module."""
+import functools
 import os
+from pathlib import Path
 
 from chalice import BadRequestError, Chalice, CORSConfig, Response
 
@@ -177,3 +179,15 @@ def inspection_image(inspection_id):
 @app.route("/", methods=["GET"])
 def web_app():
     return webapp.page_response()
+
+
+# The API's OpenAPI 3.1 document (chalicelib/openapi.json, read once): public, like the page.
+@functools.lru_cache(maxsize=1)
+def _openapi_text() -> str:
+    return (Path(__file__).resolve().parent / "chalicelib" / "openapi.json").read_text(encoding="utf-8")
+
+
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document():
+    return Response(body=_openapi_text(), status_code=200,
+                    headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
