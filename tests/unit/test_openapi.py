@@ -55,7 +55,7 @@ def assert_documented(response, method: str, path: str) -> dict | str:
     pointer = "/paths/" + path.replace("~", "~0").replace("/", "~1") + f"/{method}/responses/{name}"
     pointer = responses[name].get("$ref", "#" + pointer)[1:]
     answer = declared(responses[name])
-    headers = {name.lower(): value for name, value in response.headers.items()}
+    headers = {header.lower(): value for header, value in response.headers.items()}
     # POST /uploads, POST /reinspections and GET /results?key= answer Response(body=dict) without a Content-Type
     # (API Gateway's proxy integration then sends application/json): what is absent counts as that.
     media_type = headers.get("content-type", "application/json").split(";")[0].strip()
