@@ -115,13 +115,54 @@ def alert_queue(stack) -> str:
     return url
 
 
-def read_alerts(stack: RunningStack, queue_url: str, wait_seconds: float = 3) -> list[dict]:
-    """Every alert delivered to the reader queue within `wait_seconds` (consumed)."""
-    sqs = stack.client("sqs")
-    alerts, deadline = [], time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+def wait_until(condition, *, timeout: float, failure, interval: float = 0.1):
+    """Poll `condition()` until it returns something truthy, and return that; past `timeout` seconds fail the
+    test with `failure` (a text, or a function making one from what was last seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(failure(value) if callable(failure) else failure)
+        time.sleep(interval)
+
+
+def take_alerts(stack: RunningStack, queue_url: str) -> list[dict]:
+    """Every alert in the reader queue now (consumed): receives until one comes back empty."""
+    sqs, alerts = stack.client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                          WaitTimeSeconds=0).get("Messages", []):
+        for message in messages:
             alerts.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return alerts
+
+
+def execution_arn(stack: RunningStack, inspection_id: str) -> str:
+    return stack.info["state_machine_arn"].replace(":stateMachine:", ":execution:") + ":" + inspection_id
+
+
+def alerts_of_inspection(stack: RunningStack, queue_url: str, inspection_id: str, timeout: float = 30) -> list[dict]:
+    """The alerts about one inspection, once its execution has ended (the others in the queue are consumed too).
+
+    No window to wait out: the local SNS puts an alert into a subscribed SQS queue inside Publish, so when the
+    execution that publishes has ended, every alert it sent is in the queue. (A second execution of the same
+    upload would be another source; tests that rule it out count the executions.)"""
+    sfn = stack.client("stepfunctions")
+    status = wait_until(
+        lambda: (s := sfn.describe_execution(executionArn=execution_arn(stack, inspection_id))["status"]) != "RUNNING"
+        and s,
+        timeout=timeout, failure=f"the execution of inspection {inspection_id} still runs after {timeout} s")
+    assert status == "SUCCEEDED", f"the execution of inspection {inspection_id} ended {status}"
+    return [alert for alert in take_alerts(stack, queue_url) if f"Inspection: {inspection_id}" in alert["Message"]]
+
+
+def read_alerts(stack: RunningStack, queue_url: str, wait_seconds: float = 3) -> list[dict]:
+    """Every alert delivered to the reader queue within `wait_seconds` (consumed). A fixed window: kept for
+    tests/e2e/test_webapp.py only; prefer alerts_of_inspection, which waits for the condition instead."""
+    alerts, deadline = [], time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        alerts += take_alerts(stack, queue_url)
         time.sleep(0.1)
     return alerts

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import re
 import struct
-import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
-from conftest import jpeg_bytes, read_alerts, synthetic_photo
+from conftest import alerts_of_inspection, execution_arn, jpeg_bytes, synthetic_photo, wait_until
 
 from inspection_app.client import ApiClient, ApiError
 
@@ -60,10 +59,9 @@ def defective_inspection(stack, predictor, alert_queue, tmp_path_factory):
             break
     else:
         pytest.fail("the tiny test model never calls a blemished part defective: training is broken")
-    read_alerts(stack, alert_queue, wait_seconds=0.5)  # start from an empty reader
     client = ApiClient(stack.api_url)
     result = upload_bytes(client, tmp_path_factory.mktemp("defect"), "blemish.jpg", data, "PART-DEFECT-1")
-    return result, read_alerts(stack, alert_queue)
+    return result, alerts_of_inspection(stack, alert_queue, result["inspection_id"])
 
 
 def test_defective_part_is_stored_and_alerted_once(defective_inspection):
@@ -83,8 +81,7 @@ def test_redelivered_s3_event_is_inspected_and_alerted_only_once(stack, defectiv
     # GIVEN the S3 event of an upload that was already inspected
     result, _ = defective_inspection
     sfn = stack.client("stepfunctions")
-    execution_arn = stack.info["state_machine_arn"].replace(":stateMachine:", ":execution:") + ":" + result["inspection_id"]
-    original = json.loads(sfn.describe_execution(executionArn=execution_arn)["input"])
+    original = json.loads(sfn.describe_execution(executionArn=execution_arn(stack, result["inspection_id"]))["input"])
     event = {"Records": [{
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
         "eventTime": original["uploaded_at"], "eventName": "ObjectCreated:Post",
@@ -92,19 +89,32 @@ def test_redelivered_s3_event_is_inspected_and_alerted_only_once(stack, defectiv
                "object": {"key": original["key"], "size": original["size"], "eTag": original["etag"],
                           "versionId": original["version_id"] or None, "sequencer": original["sequencer"]}},
     }]}
+    executions_before = _executions(sfn, stack.info["state_machine_arn"])
     # WHEN SQS delivers it twice more
     sqs = stack.client("sqs")
     for _ in range(2):
         sqs.send_message(QueueUrl=stack.info["queue_url"], MessageBody=json.dumps(event))
-    time.sleep(3)
-    # THEN the queue is drained, nothing went to the dead-letter queue, one result and no new alert exist
-    attributes = sqs.get_queue_attributes(QueueUrl=stack.info["queue_url"], AttributeNames=["All"])["Attributes"]
-    assert attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
-    dlq = sqs.get_queue_attributes(QueueUrl=stack.info["dead_letter_queue_url"], AttributeNames=["All"])["Attributes"]
-    assert dlq["ApproximateNumberOfMessages"] == "0"
+    # THEN the starter takes both off the queue (each start happens before its message is deleted)...
+    wait_until(lambda: _queue_counts(sqs, stack.info["queue_url"]) == ("0", "0"), timeout=30,
+               failure=lambda _: f"the upload queue still holds {_queue_counts(sqs, stack.info['queue_url'])} "
+                                 "(visible, in flight) messages after 30 s")
+    # ...nothing went to the dead-letter queue, no second execution started, one result and no new alert exist
+    assert _queue_counts(sqs, stack.info["dead_letter_queue_url"])[0] == "0"
+    assert _executions(sfn, stack.info["state_machine_arn"]) == executions_before
     history = ApiClient(stack.api_url).results(result["product_id"])["history"]
     assert [item["inspection_id"] for item in history] == [result["inspection_id"]]
-    assert read_alerts(stack, alert_queue, wait_seconds=1) == []
+    # no window to wait out: alerts come only from executions, and the only one of this upload has ended
+    assert alerts_of_inspection(stack, alert_queue, result["inspection_id"]) == []
+
+
+def _queue_counts(sqs, url: str) -> tuple[str, str]:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]
+
+
+def _executions(sfn, state_machine_arn: str) -> int:
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
+    return sum(len(page["executions"]) for page in pages)
 
 
 def _png_claiming(width: int, height: int) -> bytes:
