@@ -190,7 +190,8 @@ def test_given_the_local_stack_then_moto_applied_the_templates_own_values(local_
     table = client("dynamodb").describe_table(TableName=local_stack["ResultsTableName"])["Table"]
     expected_table = resources["ResultsTable"]["Properties"]
     assert table["KeySchema"] == expected_table["KeySchema"]
-    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["verdict-index"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == [
+        index["IndexName"] for index in expected_table["GlobalSecondaryIndexes"]]
     assert table["BillingModeSummary"]["BillingMode"] == expected_table["BillingMode"]
     encryption = client("s3").get_bucket_encryption(Bucket=local_stack["UploadBucketName"])
     assert encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {
