@@ -89,8 +89,27 @@ def test_given_a_wait_outside_0_to_20_when_read_then_invalid(wait):
 
 
 def test_given_wait_without_key_when_read_then_invalid():
-    with pytest.raises(InvalidResultsRequest, match="wait needs key"):
+    with pytest.raises(InvalidResultsRequest) as raised:
         read_wait_request({"wait": "5"}, "PCB-0042", "uploads/")
+    assert str(raised.value) == "wait needs key: GET /results/{product_id}?key=<the upload's key>&wait=20."
+
+
+def test_given_the_bounds_of_wait_and_key_length_when_read_then_accepted():
+    assert read_wait_request({"key": KEY, "wait": "0"}, "PCB-0042", "uploads/").wait == 0.0
+    longest = "uploads/PCB-0042/" + "x" * (1024 - len("uploads/PCB-0042/.jpg")) + ".jpg"
+    assert len(longest) == 1024 and read_wait_request({"key": longest}, "PCB-0042", "uploads/").key == longest
+
+
+@pytest.mark.parametrize("key, message", [
+    ("", "key must be the upload's key (1 to 1024 characters), as POST /uploads answered it."),
+    ("uploads/PCB-0043/" + "y" * 100 + ".jpg",
+     f"key {'uploads/PCB-0043/' + 'y' * 63!r} is not an upload of product 'PCB-0042': use the key POST /uploads "
+     "answered for this product (uploads/PCB-0042/<capture_id>.<ext>)."),
+])
+def test_given_a_bad_key_when_read_then_the_message_says_which_key_to_use(key, message):
+    with pytest.raises(InvalidResultsRequest) as raised:
+        read_wait_request({"key": key}, "PCB-0042", "uploads/")
+    assert str(raised.value) == message
 
 
 # --- the store's read of one upload's result ---------------------------------------------------------------
@@ -169,10 +188,29 @@ def test_given_the_result_stored_while_waiting_when_waited_then_200_after_short_
 def test_given_no_result_when_the_wait_runs_out_then_202_pending_after_the_wait(store):
     clock = FakeClock()
     answer = wait_for_result(store, "PCB-0042", request(wait=5), clock=clock, sleep=clock.sleep)
-    assert answer["status_code"] == 202
-    assert answer["body"]["status"] == "pending" and answer["body"]["waited_ms"] == 5000
-    assert "ask again" in answer["body"]["message"]
+    assert answer == {"status_code": 202, "body": {
+        "product_id": "PCB-0042", "key": KEY, "status": "pending", "waited_ms": 5000,
+        "message": "No result for this upload yet; ask again with the same request (it is usually there within "
+                   "seconds; an upload that never reached the bucket never gets one).",
+    }}
     assert sum(clock.sleeps) == pytest.approx(5.0)
+
+
+def test_given_a_result_older_than_the_requests_bound_when_waited_then_not_seen(store):
+    # GIVEN the key's result stored before the capture time less the slack (so not this upload's)
+    store.put(stored_record(key=KEY, uploaded_at="2024-05-14T09:00:00.000Z"))
+    clock = FakeClock()
+    # WHEN waited for with the bound read_wait_request made, THEN only results from the bound on are read
+    assert wait_for_result(store, "PCB-0042", request(wait=0), clock=clock, sleep=clock.sleep)["status_code"] == 202
+    assert wait_for_result(store, "PCB-0042", request(wait=0, not_before=None), clock=clock,
+                           sleep=clock.sleep)["status_code"] == 200
+
+
+def test_given_under_the_answer_margin_left_when_waited_then_one_read_and_no_pause(store):
+    clock = FakeClock()
+    answer = wait_for_result(store, "PCB-0042", request(wait=20), seconds_left=lambda: 1.0,
+                             clock=clock, sleep=clock.sleep)
+    assert answer["status_code"] == 202 and clock.sleeps == []
 
 
 def test_given_little_lambda_time_left_when_waited_then_the_wait_ends_before_the_function_would(store):
