@@ -6,6 +6,7 @@ downloaded (`playwright install` is never run). Screenshots of each tab go to va
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -58,8 +59,17 @@ def page(browser, stack):
     assert errors == [], errors  # no script errors, no Content-Security-Policy refusals
 
 
+def wait_until(page, expression: str, seconds: float = 15) -> None:
+    """Poll `expression` in the page until it is true. Not page.wait_for_function: it evaluates its predicate
+    with eval inside the page, which the page's Content-Security-Policy (no unsafe-eval) refuses."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {seconds} s: {expression}"
+        time.sleep(0.1)
+
+
 def shoot(page, name: str) -> None:
-    page.wait_for_function("[...document.images].every(i => !i.src || i.complete)")
+    wait_until(page, "[...document.images].every(i => !i.src || i.complete)")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
@@ -98,7 +108,7 @@ def test_given_the_page_when_a_photo_is_uploaded_then_its_verdict_confidence_and
     stored = results(stack, "WEB-0001")["latest"]
     assert page.inner_text("#inspect-result .verdict.big").lower() == VERDICT_LABELS[stored["verdict"]].lower()
     assert f"{stored['confidence'] * 100:.1f} %" in page.inner_text("#inspect-result")
-    page.wait_for_function("document.querySelector('#inspect-result img').src.startsWith('http')")
+    wait_until(page, "document.querySelector('#inspect-result img').src.startsWith('http')")
     assert stored["inspection_id"] in page.inner_text("#inspect-result")
     shoot(page, "inspect")
 
@@ -113,8 +123,8 @@ def test_given_a_needs_review_item_when_reviewed_defective_then_the_products_ver
     page.click(".tabs button[data-tab=review]")
     card = page.locator(f"article.card[data-inspection='{record['inspection_id']}']")
     card.wait_for()
-    page.wait_for_function(
-        f"document.querySelector(\"article[data-inspection='{record['inspection_id']}'] img\").naturalWidth > 0")
+    wait_until(
+        page, f"document.querySelector(\"article[data-inspection='{record['inspection_id']}'] img\").naturalWidth > 0")
     assert "58.0 %" in card.inner_text()
     shoot(page, "review")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
