@@ -201,3 +201,17 @@ def cors_origin(env: dict) -> str | None:
             "answers the browser's preflight with one fixed origin). Serve the pages from one origin, or use a "
             "stage per origin.")
     return origins[0] if origins else None
+
+
+# How API Gateway authenticates callers of the stage's routes: API keys (the quick start) or IAM (SigV4).
+API_AUTH_MODES = ("api_key", "iam")
+
+
+def api_auth(env: dict) -> str:
+    """The stage's `API_AUTH`: "api_key" (default) or "iam". Chalice reads the routes' authorizers when it loads
+    app.py, so this is chosen when the stage is deployed (`.chalice/config.json`), like the SQS trigger's queue."""
+    mode = env.get("API_AUTH", "").strip().lower().replace("-", "_") or API_AUTH_MODES[0]
+    if mode not in API_AUTH_MODES:
+        raise ConfigurationError(f"API_AUTH={mode!r} must be api_key (callers send an API key) or iam (callers sign "
+                                 "requests with SigV4; docs/security.md).")
+    return mode
