@@ -5,6 +5,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import requests
 
@@ -84,6 +85,32 @@ class ApiClient:
         """Inspect again the photos whose result is `verdict` (since `since`); returns what was started."""
         request = {"verdict": verdict, "since": since, "product_id": product_id}
         return self._call("POST", "/reinspections", json={k: v for k, v in request.items() if v})
+
+    def inspections(self, verdict: str, *, since: str | None = None, reviewed: bool | None = None,
+                    limit: int = 100) -> Iterator[dict]:
+        """Every result whose model verdict is `verdict` (since `since`), newest first: GET /inspections, page
+        after page; `reviewed` True/False keeps only the reviewed/unreviewed ones."""
+        query = {"verdict": verdict, "since": since, "limit": limit,
+                 "reviewed": None if reviewed is None else str(reviewed).lower()}
+        query = {name: value for name, value in query.items() if value is not None}
+        while True:
+            page = self._call("GET", "/inspections", params=query)
+            yield from page["items"]
+            if not page.get("next"):
+                return
+            query["next"] = page["next"]
+
+    def image(self, inspection_id: str) -> bytes:
+        """The inspected photo's bytes, through its short-lived URL (GET /inspections/{id}/image)."""
+        url = self._call("GET", f"/inspections/{inspection_id}/image")["url"]
+        try:
+            response = requests.get(url, timeout=self._timeout)
+        except requests.RequestException as error:
+            raise ApiError(0, f"the photo of {inspection_id} could not be read ({type(error).__name__})") from None
+        if response.status_code != 200:
+            raise ApiError(response.status_code,
+                           f"the photo of {inspection_id} could not be read: {_storage_error(response)}")
+        return response.content
 
     def upload(self, path: Path, product_id: str) -> dict:
         """Upload one file through a pre-signed POST; returns the upload description (key, ...)."""

@@ -13,6 +13,7 @@ from .cost_commands import add_cost_commands
 from .deploy_commands import add_deploy_commands
 from .inspection_commands import add_inspection_commands
 from .model_commands import add_model_commands
+from .review_commands import add_review_commands
 from .sagemaker_commands import add_sagemaker_commands
 from .stack_commands import add_stack_commands
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stack_commands(commands)
     add_model_commands(commands)
     add_inspection_commands(commands)
+    add_review_commands(commands)
     add_deploy_commands(commands)
     add_sagemaker_commands(commands)
     add_cost_commands(commands)

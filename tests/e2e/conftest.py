@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from chalicelib.results import DynamoDbResultsStore, inspection_key
 from inspection_app.stack.access import local_client
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -166,3 +168,21 @@ def read_alerts(stack: RunningStack, queue_url: str, wait_seconds: float = 3) ->
         alerts += take_alerts(stack, queue_url)
         time.sleep(0.1)
     return alerts
+
+
+def store_needs_review(stack, product_id: str, seed: int = 3) -> dict:
+    """A photo the model was unsure about: stored beside the pipeline (outside uploads/, so not inspected
+    again) with a needs_review result, as the record task stores one."""
+    photo = jpeg_bytes(synthetic_photo(np.random.default_rng(seed), defective=True, size=240))
+    key = f"review-fixtures/{product_id}.jpg"
+    stack.client("s3").put_object(Bucket=stack.info["upload_bucket"], Key=key, Body=photo, ContentType="image/jpeg")
+    uploaded_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    inspection_id = f"{product_id}-0123456789abcdef0123456789abcdef"
+    record = {
+        "product_id": product_id, "inspection_key": inspection_key(uploaded_at, inspection_id),
+        "inspection_id": inspection_id, "capture_id": product_id, "bucket": stack.info["upload_bucket"], "key": key,
+        "uploaded_at": uploaded_at, "inspected_at": uploaded_at, "threshold": 0.75, "verdict": "needs_review",
+        "label": "defective", "confidence": 0.58, "probabilities": {"defect_free": 0.42, "defective": 0.58},
+        "model_id": stack.info["model_id"], "image": {"format": "JPEG", "width": 240, "height": 240},
+    }
+    return DynamoDbResultsStore(stack.client("dynamodb"), stack.info["results_table"]).put(record)

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 
-from chalicelib.results import DynamoDbResultsStore, inspection_key
-
-from conftest import PROJECT_DIR, jpeg_bytes, read_alerts, synthetic_photo
+from conftest import PROJECT_DIR, jpeg_bytes, read_alerts, store_needs_review, synthetic_photo
 
 pytestmark = pytest.mark.e2e
 
@@ -71,24 +68,6 @@ def wait_until(page, expression: str, seconds: float = 15) -> None:
 def shoot(page, name: str) -> None:
     wait_until(page, "[...document.images].every(i => !i.src || i.complete)")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def store_needs_review(stack, product_id: str) -> dict:
-    """A photo the model was unsure about: stored beside the pipeline (outside uploads/, so not inspected
-    again) with a needs_review result, as the record task stores one."""
-    photo = jpeg_bytes(synthetic_photo(np.random.default_rng(3), defective=True, size=240))
-    key = f"review-fixtures/{product_id}.jpg"
-    stack.client("s3").put_object(Bucket=stack.info["upload_bucket"], Key=key, Body=photo, ContentType="image/jpeg")
-    uploaded_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    inspection_id = f"{product_id}-0123456789abcdef0123456789abcdef"
-    record = {
-        "product_id": product_id, "inspection_key": inspection_key(uploaded_at, inspection_id),
-        "inspection_id": inspection_id, "capture_id": product_id, "bucket": stack.info["upload_bucket"], "key": key,
-        "uploaded_at": uploaded_at, "inspected_at": uploaded_at, "threshold": 0.75, "verdict": "needs_review",
-        "label": "defective", "confidence": 0.58, "probabilities": {"defect_free": 0.42, "defective": 0.58},
-        "model_id": stack.info["model_id"], "image": {"format": "JPEG", "width": 240, "height": 240},
-    }
-    return DynamoDbResultsStore(stack.client("dynamodb"), stack.info["results_table"]).put(record)
 
 
 def results(stack, product_id: str) -> dict:
