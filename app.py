@@ -3,10 +3,10 @@ import functools
 import os
 from pathlib import Path
 
-from chalice import BadRequestError, Chalice, CORSConfig, Response
+from chalice import BadRequestError, Chalice, CORSConfig, IAMAuthorizer, Response
 
-from chalicelib import inspection, observability, reinspection, result_wait, review, starter, uploads, webapp
-from chalicelib.api_errors import error_response, middleware as api_error_middleware
+from chalicelib import access, inspection, observability, reinspection, result_wait, review, starter, uploads, webapp
+from chalicelib.api_errors import ApiError, error_response, middleware as api_error_middleware
 from chalicelib.aws import AwsClients
 from chalicelib.classify import classify_upload
 from chalicelib.endpoint import ModelEndpoint, SageMakerEndpoint
@@ -14,7 +14,7 @@ from chalicelib.keys import UNMATCHED_PRODUCT_ID, InvalidProductId, validate_pro
 from chalicelib.logs import log
 from chalicelib.rekognition import RekognitionCustomLabels
 from chalicelib.results import DynamoDbResultsStore, ProductNotFound, ResultsStoreUnavailable, product_results
-from chalicelib.settings import Settings, cors_origin, upload_queue_name
+from chalicelib.settings import Settings, api_auth, cors_origin, upload_queue_name
 
 # chalicelib.logs writes every line as JSON on the logger named like the app; Chalice's own plain-text handler
 # on that logger would repeat each line wherever the JSON stream is not stdout (the embedded stack's log file).
@@ -36,6 +36,20 @@ def answer_errors_in_one_shape(event, get_response):
 UPLOAD_QUEUE = upload_queue_name(os.environ)
 # CORS for the stage's ALLOWED_ORIGINS only (none by default: no CORS headers, no preflight); never "*".
 CORS = CORSConfig(allow_origin=origin) if (origin := cors_origin(os.environ)) else False
+# Who may call the API's routes, by the stage's API_AUTH: an API key (default), or an IAM identity that signs its
+# requests (SigV4). What each caller may then do is the stage's CLIENT_SCOPES (chalicelib/access.py).
+PROTECTED = {"authorizer": IAMAuthorizer()} if api_auth(os.environ) == "iam" else {"api_key_required": True}
+
+
+def _authorize(action: str, product_id: str | None = None) -> None:
+    """ApiError 403 AccessDenied unless the caller may do `action` (for `product_id`): chalicelib/access.py."""
+    request = app.current_request
+    try:
+        access.authorize(access.client_scopes(os.environ), access.caller_identity(request.context), action,
+                         product_id)
+    except access.AccessDenied as error:
+        log("access denied", action=action, product_id=product_id, caller=access.caller_identity(request.context))
+        raise ApiError(403, "AccessDenied", str(error)) from None
 
 
 def _results_store(settings: Settings) -> DynamoDbResultsStore:
@@ -88,20 +102,22 @@ def _json_request():
         return None
 
 
-@app.route("/uploads", methods=["POST"], cors=CORS, api_key_required=True)
+@app.route("/uploads", methods=["POST"], cors=CORS, **PROTECTED)
 def create_upload():
     try:
-        body = uploads.create_upload(_json_request(), Settings.from_env(), clients.s3)
+        body = uploads.create_upload(_json_request(), Settings.from_env(), clients.s3,
+                                     authorize=lambda product_id: _authorize("upload", product_id))
     except (InvalidProductId, uploads.InvalidUploadRequest) as error:
         return error_response(400, "InvalidUploadRequest", str(error))
     return Response(body=body, status_code=201)
 
 
-@app.route("/results/{product_id}", methods=["GET"], cors=CORS, api_key_required=True)
+@app.route("/results/{product_id}", methods=["GET"], cors=CORS, **PROTECTED)
 def get_results(product_id):
     try:
         if product_id != UNMATCHED_PRODUCT_ID:  # reserved: uploads whose key names no product
             validate_product_id(product_id)
+        _authorize("read", product_id)
         settings = Settings.from_env()
         # ?key=<upload key>&wait=<0..20 s>: wait for that upload's result (chalicelib/result_wait.py)
         wait = result_wait.read_wait_request(app.current_request.query_params, product_id, settings.upload_prefix)
@@ -121,8 +137,9 @@ def get_results(product_id):
         return _store_unavailable()
 
 
-@app.route("/reinspections", methods=["POST"], cors=CORS, api_key_required=True)
+@app.route("/reinspections", methods=["POST"], cors=CORS, **PROTECTED)
 def create_reinspections():
+    _authorize("reinspect")
     settings = Settings.from_env()
     try:
         body = reinspection.reinspect(_json_request(), _results_store(settings), clients.stepfunctions,
@@ -150,14 +167,16 @@ def _review_errors(call):
         return error_response(503, "AlertUnavailable", str(error), {"Retry-After": "5"})
 
 
-@app.route("/inspections", methods=["GET"], cors=CORS, api_key_required=True)
+@app.route("/inspections", methods=["GET"], cors=CORS, **PROTECTED)
 def list_inspections():
+    _authorize("read")
     settings = Settings.from_env()
     return _review_errors(lambda: review.list_inspections(app.current_request.query_params, _results_store(settings)))
 
 
-@app.route("/inspections/{inspection_id}/review", methods=["POST"], cors=CORS, api_key_required=True)
+@app.route("/inspections/{inspection_id}/review", methods=["POST"], cors=CORS, **PROTECTED)
 def review_inspection(inspection_id):
+    _authorize("review")
     settings = Settings.from_env()
     api_key_id = (app.current_request.context.get("identity") or {}).get("apiKeyId")
     answer = _review_errors(lambda: review.review(inspection_id, _json_request(), _results_store(settings),
@@ -169,8 +188,9 @@ def review_inspection(inspection_id):
     return answer
 
 
-@app.route("/inspections/{inspection_id}/image", methods=["GET"], cors=CORS, api_key_required=True)
+@app.route("/inspections/{inspection_id}/image", methods=["GET"], cors=CORS, **PROTECTED)
 def inspection_image(inspection_id):
+    _authorize("read")
     settings = Settings.from_env()
     return _review_errors(lambda: review.image_url(inspection_id, _results_store(settings), clients.s3))
 

@@ -1,6 +1,8 @@
 """Pre-signed POST uploads: what a camera station, phone or web page may put into the bucket."""
 from __future__ import annotations
 
+from typing import Callable
+
 from .keys import CONTENT_TYPE_EXTENSIONS, new_capture_id, upload_key, validate_product_id
 from .settings import Settings
 
@@ -9,13 +11,18 @@ class InvalidUploadRequest(ValueError):
     pass
 
 
-def create_upload(request: dict | None, settings: Settings, s3) -> dict:
-    """Validate an upload request and return a pre-signed POST limited to one key, type and size."""
+def create_upload(request: dict | None, settings: Settings, s3,
+                  authorize: Callable[[str], None] = lambda product_id: None) -> dict:
+    """Validate an upload request and return a pre-signed POST limited to one key, type and size.
+
+    `authorize(product_id)` raises when the caller may not upload for that (valid) product: before anything is
+    signed."""
     if not isinstance(request, dict):
         raise InvalidUploadRequest(
             'Send a JSON object like {"product_id": "PCB-0042", "content_type": "image/jpeg"}.'
         )
     product_id = validate_product_id(request.get("product_id"))
+    authorize(product_id)
     content_type = request.get("content_type", "image/jpeg")
     if not isinstance(content_type, str) or content_type not in CONTENT_TYPE_EXTENSIONS:
         allowed = ", ".join(sorted(CONTENT_TYPE_EXTENSIONS))

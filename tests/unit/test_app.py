@@ -494,7 +494,7 @@ def test_given_a_method_the_route_lacks_when_requested_then_405_in_the_app_shape
 
 
 def test_given_a_view_that_fails_when_requested_then_a_generic_500_without_the_details(client, monkeypatch):
-    def broken(*_args):
+    def broken(*_args, **_kwargs):
         raise RuntimeError("secret table name and a stack frame")
 
     monkeypatch.setattr(app_module.uploads, "create_upload", broken)
@@ -509,7 +509,7 @@ def test_given_a_view_that_fails_when_requested_then_a_generic_500_without_the_d
 def test_given_a_chalice_view_error_raised_when_requested_then_its_status_in_the_app_shape(client, monkeypatch):
     from chalice import NotFoundError
 
-    def not_found(*_args):
+    def not_found(*_args, **_kwargs):
         raise NotFoundError("no such thing")
 
     monkeypatch.setattr(app_module.uploads, "create_upload", not_found)

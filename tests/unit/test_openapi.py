@@ -85,8 +85,12 @@ def test_every_route_of_the_app_is_documented_and_nothing_else():
     for (path, method), entry in routes.items():
         operation = documented[(path, method)]
         assert operation["operationId"] == entry.view_name, (path, method)
-        # The API key exactly where API Gateway asks for it (api_key_required)
-        assert bool(operation.get("security", DOCUMENT["security"])) == bool(entry.api_key_required), (path, method)
+        # The API key (or, on an API_AUTH=iam stage, a SigV4 signature) exactly where API Gateway asks for it
+        security = operation.get("security", DOCUMENT["security"])
+        assert bool(security) == bool(entry.api_key_required or entry.authorizer), (path, method)
+        assert security in ([], [{"api_key": []}, {"sigv4": []}]), (path, method)
+        # ... and every route that asks may refuse the caller: 403 AccessDenied (chalicelib/access.py)
+        assert bool(security) == ("403" in operation["responses"]), (path, method)
         parameters = [DOCUMENT["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p
                       for p in operation.get("parameters", [])]
         assert [p["name"] for p in parameters if p["in"] == "path"] == entry.view_args, (path, method)

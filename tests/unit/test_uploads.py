@@ -130,3 +130,28 @@ def test_given_a_body_that_is_no_json_object_when_created_then_error_shows_an_ex
     with pytest.raises(InvalidUploadRequest) as raised:
         create_upload(body, settings, s3)
     assert str(raised.value) == 'Send a JSON object like {"product_id": "PCB-0042", "content_type": "image/jpeg"}.'
+
+
+def test_given_a_caller_check_when_it_refuses_the_product_then_nothing_is_signed(settings):
+    # GIVEN a check that refuses PCB-0042 (app.py passes the caller's scope: chalicelib/access.py)
+    class Refused(Exception):
+        pass
+
+    asked = []
+
+    def authorize(product_id):
+        asked.append(product_id)
+        raise Refused(product_id)
+
+    class NoS3:
+        def generate_presigned_post(self, **_):
+            raise AssertionError("signed an upload the caller may not make")
+
+    # WHEN an upload is requested THEN the check saw the validated product id, and refused before any signing
+    with pytest.raises(Refused):
+        create_upload({"product_id": "PCB-0042", "content_type": "image/png"}, settings, NoS3(), authorize=authorize)
+    assert asked == ["PCB-0042"]
+    # An invalid product id never reaches the check
+    with pytest.raises(InvalidProductId):
+        create_upload({"product_id": "../x"}, settings, NoS3(), authorize=authorize)
+    assert asked == ["PCB-0042"]
