@@ -1,10 +1,17 @@
-"""The text of the alerts: what an operator needs to find the part and the photo.
+"""The alerts: what an operator needs to find the part and the photo, and what a line system filters on.
 
-Two kinds: a defect was found, or a photo could not be inspected at all (an `error` verdict after the
-retries ran out) and needs `inspection-app reinspect`. Every other verdict is stored without an alert.
+Three kinds: a defect was found, a photo could not be inspected at all (an `error` verdict after the retries
+ran out) and needs `inspection-app reinspect`, or a person confirmed a defect the model had not called. Every
+other verdict is stored without an alert.
+
+Each alert is published as an SNS structured message (`MessageStructure: json`, docs/alerts.md): e-mail
+subscribers get the readable text, every other protocol (SQS, Lambda, HTTPS webhooks) a JSON object with the
+same facts as fields; the message attributes `verdict`, `product_id` and `model_id` let a subscription's filter
+policy choose which alerts it gets.
 """
 from __future__ import annotations
 
+import json
 from pathlib import PurePosixPath
 
 from .verdicts import DEFECTIVE, ERROR
@@ -27,6 +34,43 @@ def _photo_lines(record: dict) -> list[str]:
     return lines
 
 
+# Protocols that get the JSON body (`default`: any other, e.g. email-json, firehose); e-mail gets the text.
+MACHINE_PROTOCOLS = ("default", "sqs", "lambda", "http", "https")
+ATTRIBUTES = ("verdict", "product_id", "model_id")
+
+
+def _structured(kind: str, verdict: str, record: dict, subject: str, text: str, **facts) -> dict:
+    """The alert: `subject` and `message` (the readable text), `body` (the same as JSON fields), and what SNS
+    publishes: `sns_message` (one text per protocol) and `attributes` (for filter policies)."""
+    body = {
+        "alert": kind,
+        "verdict": verdict,
+        "product_id": record["product_id"],
+        "inspection_id": record["inspection_id"],
+        "file_name": PurePosixPath(record["key"]).name,
+        "s3_url": f"s3://{record['bucket']}/{record['key']}",
+        "bucket": record["bucket"],
+        "key": record["key"],
+        "version_id": record.get("version_id"),
+        "confidence": None if record.get("confidence") is None else float(record["confidence"]),
+        "model_id": record.get("model_id"),
+        "uploaded_at": record["uploaded_at"],
+        **facts,
+        "subject": subject,
+        "text": text,
+    }
+    machine = json.dumps(body, separators=(",", ":"))
+    attributes = {name: {"DataType": "String", "StringValue": str(body[name])} for name in ATTRIBUTES if body[name]}
+    return {"subject": subject, "message": text, "body": body, "attributes": attributes,
+            "sns_message": json.dumps({**dict.fromkeys(MACHINE_PROTOCOLS, machine), "email": text})}
+
+
+def publish_parameters(topic_arn: str, alert: dict) -> dict:
+    """sns:Publish's parameters for an alert (the state machine's PublishAlert task passes the same)."""
+    return {"TopicArn": topic_arn, "Subject": alert["subject"], "Message": alert["sns_message"],
+            "MessageStructure": "json", "MessageAttributes": alert["attributes"]}
+
+
 def defect_alert(record: dict) -> dict:
     """Subject and message for a `defective` verdict: file name, S3 URL path, confidence (0..1)."""
     confidence = float(record["confidence"])
@@ -40,7 +84,8 @@ def defect_alert(record: dict) -> dict:
             f"Uploaded at: {record['uploaded_at']}",
         ]
     )
-    return {"subject": _subject(f"Defect detected: {record['product_id']}"), "message": message}
+    return _structured("defect_detected", DEFECTIVE, record, _subject(f"Defect detected: {record['product_id']}"),
+                       message)
 
 
 def not_inspected_alert(record: dict) -> dict:
@@ -56,7 +101,8 @@ def not_inspected_alert(record: dict) -> dict:
             f"  inspection-app reinspect --verdict error --since {record['uploaded_at']} --api API_URL",
         ]
     )
-    return {"subject": _subject(f"Not inspected: {record['product_id']}"), "message": message}
+    return _structured("not_inspected", ERROR, record, _subject(f"Not inspected: {record['product_id']}"), message,
+                       reason=record.get("reason", "unknown"))
 
 
 def alert_for(record: dict) -> dict | None:
@@ -83,4 +129,7 @@ def reviewed_defect_alert(record: dict) -> dict:
             f"Uploaded at: {record['uploaded_at']}",
         ]
     )
-    return {"subject": _subject(f"Defect confirmed by review: {record['product_id']}"), "message": message}
+    return _structured("defect_confirmed_by_review", DEFECTIVE, record,
+                       _subject(f"Defect confirmed by review: {record['product_id']}"), message,
+                       model_verdict=record["verdict"], reviewed_by=record["reviewed_by"],
+                       reviewed_at=record["reviewed_at"], review_note=record.get("review_note") or None)

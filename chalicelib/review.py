@@ -25,7 +25,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
-from .alerts import reviewed_defect_alert
+from .alerts import publish_parameters, reviewed_defect_alert
 from .reinspection import InvalidReinspectionRequest, _since
 from .verdicts import DEFECT_FREE, DEFECTIVE, VERDICTS
 
@@ -126,7 +126,7 @@ class AlertTopic:
         self._client = client
 
     def publish(self, topic_arn: str, alert: dict) -> None:
-        self._client.publish(TopicArn=topic_arn, Subject=alert["subject"], Message=alert["message"])
+        self._client.publish(**publish_parameters(topic_arn, alert))
 
 
 def review(inspection_id: str, body, store, alerts: AlertTopic, topic_arn: str, *, api_key_id: str | None = None,

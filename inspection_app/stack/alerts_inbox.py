@@ -17,7 +17,9 @@ class AlertInbox:
     def process(self, messages: list[dict]) -> list[dict]:
         for message in messages:
             envelope = json.loads(message["Body"])
-            alert = {"subject": envelope.get("Subject"), "message": envelope["Message"], "sent_at": envelope.get("Timestamp")}
+            body = json.loads(envelope["Message"])  # an SQS subscriber gets the alert's JSON body (chalicelib/alerts.py)
+            alert = {"subject": envelope.get("Subject"), "message": body["text"], "body": body,
+                     "sent_at": envelope.get("Timestamp")}
             with self._lock:
                 self._alerts.append(alert)
             if self._on_alert:

@@ -157,7 +157,9 @@ def alerts_of_inspection(stack: RunningStack, queue_url: str, inspection_id: str
         and s,
         timeout=timeout, failure=f"the execution of inspection {inspection_id} still runs after {timeout} s")
     assert status == "SUCCEEDED", f"the execution of inspection {inspection_id} ended {status}"
-    return [alert for alert in take_alerts(stack, queue_url) if f"Inspection: {inspection_id}" in alert["Message"]]
+    # A queue gets each alert's JSON body (chalicelib/alerts.py); e-mail would get its `text`.
+    return [alert for alert in take_alerts(stack, queue_url)
+            if json.loads(alert["Message"])["inspection_id"] == inspection_id]
 
 
 def read_alerts(stack: RunningStack, queue_url: str, wait_seconds: float = 3) -> list[dict]:

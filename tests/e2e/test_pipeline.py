@@ -68,7 +68,12 @@ def test_defective_part_is_stored_and_alerted_once(defective_inspection):
     result, alerts = defective_inspection
     assert result["verdict"] == "defective"
     assert len(alerts) == 1
-    message = alerts[0]["Message"]
+    body = json.loads(alerts[0]["Message"])  # what a queue, a Lambda or a webhook gets
+    assert (body["file_name"], body["s3_url"]) == (result["key"].rsplit("/", 1)[-1], f"s3://{result['bucket']}/{result['key']}")
+    assert body["confidence"] == pytest.approx(float(result["confidence"])) and body["verdict"] == "defective"
+    assert {name: value["Value"] for name, value in alerts[0]["MessageAttributes"].items()} == {
+        "verdict": "defective", "product_id": "PART-DEFECT-1", "model_id": result["model_id"]}
+    message = body["text"]  # what e-mail gets
     file_name = result["key"].rsplit("/", 1)[-1]
     assert f"File name: {file_name}" in message
     assert f"S3 URL path: s3://{result['bucket']}/{result['key']}" in message

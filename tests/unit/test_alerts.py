@@ -1,4 +1,5 @@
-"""chalicelib.alerts: the text of a defect alert."""
+"""chalicelib.alerts: the text of the alerts, and the structured message SNS publishes."""
+import json
 import re
 from decimal import Decimal
 
@@ -85,3 +86,53 @@ def test_given_an_error_verdict_without_reason_or_version_when_alerted_then_unkn
     lines = alert_for(record)["message"].split("\n")
     assert "Reason: unknown" in lines
     assert not any(line.startswith("S3 version") for line in lines)
+
+
+def test_given_a_defect_when_alerted_then_email_gets_the_text_and_every_machine_protocol_the_json_body():
+    from chalicelib.alerts import publish_parameters
+
+    alert = defect_alert(stored(confidence=Decimal("0.9375"), version_id="v-3"))
+    parameters = publish_parameters("arn:aws:sns:eu-west-1:123456789012:alerts", alert)
+    assert (parameters["MessageStructure"], parameters["Subject"]) == ("json", "Defect detected: PCB-0042")
+    per_protocol = json.loads(parameters["Message"])
+    # SNS refuses a structured message without `default`; e-mail gets what an operator reads
+    assert set(per_protocol) == {"default", "sqs", "lambda", "http", "https", "email"}
+    assert per_protocol["email"] == alert["message"] and confidence_in(per_protocol["email"]) == 0.9375
+    for protocol in ("default", "sqs", "lambda", "http", "https"):
+        assert json.loads(per_protocol[protocol]) == alert["body"]
+    body = alert["body"]
+    assert body["alert"] == "defect_detected" and body["verdict"] == "defective"
+    assert body["file_name"] == "20240514T092107532000Z-0a1b2c3d.jpg"
+    assert body["s3_url"] == "s3://quality-inspection-test-uploads/uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
+    assert body["confidence"] == 0.9375 and isinstance(body["confidence"], float)
+    assert (body["version_id"], body["inspection_id"]) == ("v-3", "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e")
+
+
+def test_given_alerts_when_published_then_verdict_product_and_model_are_attributes_a_filter_policy_can_match():
+    from chalicelib.alerts import alert_for
+
+    defect = defect_alert(stored())
+    assert defect["attributes"] == {
+        "verdict": {"DataType": "String", "StringValue": "defective"},
+        "product_id": {"DataType": "String", "StringValue": "PCB-0042"},
+        "model_id": {"DataType": "String", "StringValue": "effnet-lite0-2024-05-10"},
+    }
+    # a photo that was never classified has no model: no empty attribute (SNS refuses those)
+    failed = {k: v for k, v in stored_record(verdict="error", reason="Timeout").items() if k != "model_id"}
+    not_inspected = alert_for(failed)
+    assert set(not_inspected["attributes"]) == {"verdict", "product_id"}
+    assert not_inspected["attributes"]["verdict"]["StringValue"] == "error"
+    assert not_inspected["body"]["alert"] == "not_inspected" and not_inspected["body"]["reason"] == "Timeout"
+    assert not_inspected["body"]["confidence"] is None or 0 <= not_inspected["body"]["confidence"] <= 1
+
+
+def test_given_a_review_confirming_a_defect_when_alerted_then_the_body_carries_the_review_and_the_models_verdict():
+    from chalicelib.alerts import reviewed_defect_alert
+
+    record = stored(verdict="needs_review", confidence=0.61, reviewed_by="Ana QA", reviewed_at="2024-05-14T10:00:00.000Z",
+                    review_note="")
+    alert = reviewed_defect_alert(record)
+    assert alert["attributes"]["verdict"]["StringValue"] == "defective"
+    body = alert["body"]
+    assert (body["alert"], body["verdict"], body["model_verdict"]) == ("defect_confirmed_by_review", "defective", "needs_review")
+    assert (body["reviewed_by"], body["review_note"], body["confidence"]) == ("Ana QA", None, 0.61)

@@ -76,8 +76,12 @@ def test_given_a_needs_review_result_when_reviewed_defective_then_human_verdict_
     # AND exactly one defect alert was published, naming the reviewer and the model's verdict
     sent = alerts()
     assert [a["Subject"] for a in sent] == ["Defect confirmed by review: PCB-0042"]
-    assert "Reviewed by: Ana QA" in sent[0]["Message"] and "Model verdict: needs_review, confidence 0.6100" in sent[0]["Message"]
-    assert "Note: crack at the edge" in sent[0]["Message"]
+    body = json.loads(sent[0]["Message"])  # a queue gets the JSON body; its `text` is what e-mail gets
+    assert "Reviewed by: Ana QA" in body["text"] and "Model verdict: needs_review, confidence 0.6100" in body["text"]
+    assert "Note: crack at the edge" in body["text"]
+    assert (body["alert"], body["reviewed_by"], body["model_verdict"]) == ("defect_confirmed_by_review", "Ana QA", "needs_review")
+    assert {name: value["Value"] for name, value in sent[0]["MessageAttributes"].items()} == {
+        "verdict": "defective", "product_id": "PCB-0042", "model_id": record["model_id"]}
     # WHEN it is reviewed defective again (or after a change of mind)
     post_review(client, record["inspection_id"], {"verdict": "defect_free"})
     again = post_review(client, record["inspection_id"], {"verdict": "defective"})

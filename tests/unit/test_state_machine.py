@@ -161,7 +161,9 @@ def test_given_a_recorded_verdict_when_it_calls_for_an_alert_then_the_alert_reco
     assert (choice["Variable"], choice["IsNull"], choice["Next"]) == ("$.result.alert", False, "PublishAlert")
     parameters = states["PublishAlert"]["Parameters"]
     assert parameters["Subject.$"] == "$.result.alert.subject"
-    assert parameters["Message.$"] == "$.result.alert.message"
+    # the structured message (text for e-mail, JSON for the rest) and its filterable attributes
+    assert parameters["Message.$"] == "$.result.alert.sns_message"
+    assert (parameters["MessageStructure"], parameters["MessageAttributes.$"]) == ("json", "$.result.alert.attributes")
     assert parameters["TopicArn"] == "${AlertTopicArn}"
     assert states["PublishAlert"]["Resource"] == "arn:aws:states:::sns:publish"
 
