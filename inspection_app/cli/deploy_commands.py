@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD, MODEL_BACKENDS
+from chalicelib.settings import API_AUTH_MODES, DEFAULT_CONFIDENCE_THRESHOLD, MODEL_BACKENDS
 from training.sagemaker.defaults import INPUT_SIZE_TAG
 
 from ..deploy.deployment import deploy, destroy
@@ -13,7 +13,8 @@ from ..deploy.deployment import deploy, destroy
 def _cmd_deploy(args) -> int:
     deploy(args.stage, endpoint_name=args.endpoint_name, model_backend=args.model_backend,
            project_version_arn=args.project_version_arn, confidence_threshold=args.confidence_threshold,
-           alert_email=args.alert_email, access_log_bucket=args.access_log_bucket, model_dir=args.model_dir,
+           alert_email=args.alert_email, access_log_bucket=args.access_log_bucket, auth=args.auth,
+           model_dir=args.model_dir,
            profile=args.profile, region=args.region)
     return 0
 
@@ -52,6 +53,10 @@ def add_deploy_commands(subparsers) -> None:
         "--access-log-bucket",
         help="an existing bucket that receives the upload bucket's S3 server access logs ('' switches them off; "
              "default: off, or the previous value)")
+    deploy_parser.add_argument(
+        "--auth", choices=API_AUTH_MODES,
+        help="how callers authenticate: api_key (a usage plan and a default key) or iam (SigV4, per-kind IAM "
+             "policies: docs/security.md); written to the stage as API_AUTH; default: the stage's, api_key")
     deploy_parser.add_argument(
         "--model-dir", type=Path,
         help="the model directory the endpoint serves: MODEL_INPUT_SIZE is its model.json input_size (needed "

@@ -13,15 +13,46 @@ API_KEY_HEADER = "x-api-key"
 # API Gateway answers some requests without the app; these gateway responses give those answers the app's
 # error shape (chalicelib/api_errors.py). Response type -> (status, or None for API Gateway's own; error code;
 # message, or None for API Gateway's). A path or method no route has is 404 NotFound, as in the embedded stack.
+# The refusals of who calls (401/403) say what to do: an API key stage answers INVALID_API_KEY, an IAM stage
+# (API_AUTH=iam) ACCESS_DENIED, INVALID_SIGNATURE, EXPIRED_TOKEN and, for an unsigned request,
+# MISSING_AUTHENTICATION_TOKEN (IAM_GATEWAY_RESPONSES); UNAUTHORIZED is for authorizers neither mode uses.
 GATEWAY_RESPONSES = {
     "MISSING_AUTHENTICATION_TOKEN": ("404", "NotFound", "No route matches this method and path."),
-    "INVALID_API_KEY": (None, "InvalidApiKey", "Send a valid API key in the x-api-key header."),
+    "INVALID_API_KEY": ("403", "InvalidApiKey", "Send a valid API key of this stage in the x-api-key header "
+                                                "(its operator gives one per client; docs/security.md)."),
+    "ACCESS_DENIED": ("403", "AccessDenied", "Your IAM identity may not call this method and path: its policy must "
+                                             "allow execute-api:Invoke on it (docs/security.md has example "
+                                             "policies per kind of client)."),
+    "INVALID_SIGNATURE": ("403", "InvalidSignature", "The SigV4 signature does not match: sign with service "
+                                                     "execute-api in the API's region, over the request exactly as "
+                                                     "sent, with a clock in sync (`inspection-app --auth iam` and "
+                                                     "ApiClient(auth='iam') sign for you)."),
+    "EXPIRED_TOKEN": ("403", "ExpiredToken", "The credentials that signed the request have expired: refresh them "
+                                             "and sign again."),
+    "UNAUTHORIZED": ("401", "Unauthorized", "The request is not authenticated: send this stage's credentials (an "
+                                            "API key in x-api-key, or a SigV4 signature on an IAM stage)."),
     "THROTTLED": (None, "TooManyRequests", None),
     "QUOTA_EXCEEDED": (None, "QuotaExceeded", None),
     "REQUEST_TOO_LARGE": (None, "RequestTooLarge", None),
     "DEFAULT_4XX": (None, "$context.error.responseType", None),
     "DEFAULT_5XX": (None, "InternalServerError", "An internal error occurred. Try again later."),
 }
+
+
+# On an IAM stage API Gateway answers an unsigned request as it answers an unknown route: one response type.
+IAM_GATEWAY_RESPONSES = {
+    **GATEWAY_RESPONSES,
+    "MISSING_AUTHENTICATION_TOKEN": (
+        "403", "MissingAuthenticationToken",
+        "The request is not signed, or no route matches this method and path. On this stage every route but GET / "
+        "and GET /openapi.json needs a SigV4 signature (service execute-api, the API's region) from an IAM identity "
+        "allowed to call it: `inspection-app --auth iam`, ApiClient(auth='iam'); docs/security.md."),
+}
+
+
+def gateway_responses(api_auth: str = "api_key") -> dict:
+    """The gateway responses of a stage whose API_AUTH is `api_auth` (chalicelib.settings.api_auth)."""
+    return IAM_GATEWAY_RESPONSES if api_auth == "iam" else GATEWAY_RESPONSES
 
 
 def gateway_response_template(code: str, message: str | None) -> str:
@@ -45,15 +76,16 @@ def gateway_responses_sam() -> dict:
     return responses
 
 
-def ensure_gateway_responses(apigateway, rest_api_id: str, api_stage: str, origin: str | None = None) -> None:
-    """Put GATEWAY_RESPONSES on the REST API and redeploy its stage (they apply from the next deployment).
+def ensure_gateway_responses(apigateway, rest_api_id: str, api_stage: str, origin: str | None = None,
+                             api_auth: str = "api_key") -> None:
+    """Put the stage's gateway responses (`gateway_responses(api_auth)`) on the REST API and redeploy its stage (they apply from the next deployment).
 
     `origin`: the stage's allowed browser origin (chalicelib.settings.cors_origin), so a page there can read
     why it was refused; None: no CORS header, as on the app's own answers. Each put replaces the response, so a
     header an earlier deployment set goes when the origin does.
     Run after every `chalice deploy`: it rewrites the API from its swagger, which has none of them."""
     cors = {"responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": f"'{origin}'"}} if origin else {}
-    for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
+    for response_type, (status, code, message) in gateway_responses(api_auth).items():
         apigateway.put_gateway_response(
             restApiId=rest_api_id, responseType=response_type, **({"statusCode": status} if status else {}), **cors,
             responseTemplates={"application/json": gateway_response_template(code, message)},

@@ -12,7 +12,8 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from chalicelib.settings import ConfigurationError, cors_origin, unused_as_empty
+from chalicelib.access import client_scopes
+from chalicelib.settings import ConfigurationError, api_auth, cors_origin, unused_as_empty
 
 from ..aws_session import aws_session
 from ..chalice_stage import PROJECT_DIR
@@ -85,6 +86,7 @@ def deploy(
     confidence_threshold: float | None = None,
     alert_email: str | None = None,
     access_log_bucket: str | None = None,
+    auth: str | None = None,
     model_dir: Path | None = None,
     profile: str | None = None,
     region: str | None = None,
@@ -101,7 +103,8 @@ def deploy(
     version `project_version_arn`); None keeps the stage's (sagemaker for a new stage).
     `model_dir`: the model directory the endpoint serves, for its input size where the endpoint has no
     INPUT_SIZE_TAG (see `resolve_model_input_size`). `access_log_bucket`: where the upload bucket's access logs
-    go ('' switches them off; None keeps the stack's setting)."""
+    go ('' switches them off; None keeps the stack's setting). `auth`: the stage's API_AUTH, "api_key" (a usage
+    plan and a default key) or "iam" (callers sign with SigV4; no key); None keeps the stage's (api_key)."""
     project_dir = Path(project_dir)
     session = session or aws_session(profile, region)
     config = read_config(project_dir)
@@ -119,8 +122,12 @@ def deploy(
     if backend == "rekognition":
         project_version_arn = checked_version_arn(project_version_arn or previous.get("RekognitionProjectVersionArn")
                                                   or "")
+    if auth is not None:  # chosen here, read by app.py when `chalice deploy` loads it (step 3)
+        environment = {**environment, "API_AUTH": auth}
     try:
         origin = cors_origin(environment)
+        auth = api_auth(environment)
+        client_scopes(environment)  # checked now, not at the first request
     except ConfigurationError as error:
         raise DeployError(f"Stage {stage} in .chalice/config.json: {error}") from None
     table = stage_names(app_name, stage).table_name
@@ -157,7 +164,10 @@ def deploy(
     out(f"2/5 Writing the stack's outputs and least-privilege policies into .chalice/ for stage {stage} ...")
     names = _names_in_account(session, config, stage, outputs)
     policy_files = write_policy_files(project_dir / ".chalice", stage, names)
-    write_config(project_dir, configure_stage(config, stage, outputs, policy_files))
+    config = configure_stage(config, stage, outputs, policy_files)
+    if auth != stage_environment(config, stage).get("API_AUTH", "api_key"):
+        config["stages"][stage]["environment_variables"]["API_AUTH"] = auth
+    write_config(project_dir, config)
 
     out(f"3/5 chalice deploy --stage {stage} ...")
     env = {**os.environ, "AWS_DEFAULT_REGION": session.region_name}
@@ -168,13 +178,15 @@ def deploy(
         session.client("lambda"), names.function_name("start_inspections"), outputs["UploadQueueArn"], sleep=sleep
     )
 
-    out("5/5 Usage plan, API key and error responses of the REST API ...")
+    out("5/5 " + ("Usage plan, API key" if auth == "api_key" else "IAM authorization (no API key)")
+        + " and error responses of the REST API ...")
     rest_api = next((item for item in deployed_resources(project_dir, stage) if item.get("resource_type") == "rest_api"), None)
     if rest_api is None:
         raise DeployError(f".chalice/deployed/{stage}.json names no REST API; did `chalice deploy` succeed?")
     api_stage = config["stages"].get(stage, {}).get("api_gateway_stage", config.get("api_gateway_stage", "api"))
-    api_key = ensure_api_key(session.client("apigateway"), rest_api["rest_api_id"], api_stage, names)
-    ensure_gateway_responses(session.client("apigateway"), rest_api["rest_api_id"], api_stage, origin)
+    api_key = (ensure_api_key(session.client("apigateway"), rest_api["rest_api_id"], api_stage, names)
+               if auth == "api_key" else {"api_key_id": None, "usage_plan_id": None})
+    ensure_gateway_responses(session.client("apigateway"), rest_api["rest_api_id"], api_stage, origin, auth)
 
     summary = {
         "stack": name,
@@ -184,13 +196,18 @@ def deploy(
         "event_source_mapping": mapping,
         "outputs": outputs,
     }
-    out(
-        f"\nDeployed stage {stage}.\n"
-        f"  REST API        {summary['api_url']}\n"
+    callers = (
         f"  API key         {names.api_key_name()} (id {api_key['api_key_id']}); its value:\n"
         f"                  aws apigateway get-api-key --api-key {api_key['api_key_id']} --include-value "
         f"--query value --output text\n"
         f"                  Send it as the `{API_KEY_HEADER}` header.\n"
+        if auth == "api_key" else
+        "  callers         sign with SigV4 (IAM): allow execute-api:Invoke per kind of client (docs/security.md);\n"
+        "                  inspection-app --auth iam ... signs with your AWS credentials\n")
+    out(
+        f"\nDeployed stage {stage}.\n"
+        f"  REST API        {summary['api_url']}\n"
+        + callers +
         f"  upload bucket   s3://{outputs['UploadBucketName']}/{names.upload_prefix}\n"
         f"  model           {_model_line(outputs)}\n"
         f"  model input     {outputs['ModelInputSize']} px, from {input_size_source}\n"

@@ -63,7 +63,7 @@ def loaded_app(project: Path, stage: str, expression: str) -> subprocess.Complet
               "app = CLIFactory(sys.argv[1], environ=os.environ).create_config_obj(sys.argv[2]).chalice_app; "
               f"print({expression})")
     env = {key: value for key, value in os.environ.items()
-           if key not in ("UPLOAD_QUEUE_NAME", "ALLOWED_ORIGINS", "PYTHONPATH")}
+           if key not in ("UPLOAD_QUEUE_NAME", "ALLOWED_ORIGINS", "API_AUTH", "CLIENT_SCOPES", "PYTHONPATH")}
     env["AWS_CHALICE_CLI_MODE"] = "true"  # what the `chalice` command sets
     return subprocess.run([sys.executable, "-c", script, str(project), stage], cwd=project, env=env,
                           capture_output=True, text=True, timeout=60)

@@ -1,6 +1,7 @@
 """`chalice package` runs, and its template alone and merged with statemachine/chalice-merge.json lint clean."""
 from __future__ import annotations
 
+import json
 import re
 
 from deploy_helpers import ALLOWED_ORIGIN, PROJECT_DIR, copy_project, lint_errors, loaded_app
@@ -205,6 +206,16 @@ def test_merged_api_answers_its_own_errors_in_the_apps_shape(packaged):
     responses = api["GatewayResponses"]
     assert set(responses) == set(GATEWAY_RESPONSES)
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    # Who-calls refusals (issue 8): 401/403 with a code and what to do, not API Gateway's {"message": "Forbidden"}
+    for response_type, status, code, advice in (
+            ("INVALID_API_KEY", "403", "InvalidApiKey", "x-api-key header"),
+            ("ACCESS_DENIED", "403", "AccessDenied", "allow execute-api:Invoke"),
+            ("INVALID_SIGNATURE", "403", "InvalidSignature", "sign with service execute-api"),
+            ("EXPIRED_TOKEN", "403", "ExpiredToken", "refresh them"),
+            ("UNAUTHORIZED", "401", "Unauthorized", "send this stage's credentials")):
+        body = json.loads(responses[response_type]["ResponseTemplates"]["application/json"])
+        assert (responses[response_type]["StatusCode"], body["error"]) == (status, code), response_type
+        assert advice in body["message"], response_type
     for response in responses.values():
         assert response["ResponseTemplates"]["application/json"].startswith('{"error": ')
         # The merge template serves every stage; a stage's origin is added by `inspection-app deploy` only.
@@ -220,3 +231,27 @@ def test_merged_functions_get_the_model_input_size_from_the_stack_parameter(pack
         "Fn::GetAtt": ["InspectionResources", "Outputs.ModelInputSize"]}
     plain = packaged["plain"]["Resources"][FUNCTION_LOGICAL_IDS["classify_image"]]["Properties"]
     assert "MODEL_INPUT_SIZE" not in plain.get("Environment", {}).get("Variables", {})  # none in config.json
+
+
+def test_given_an_iam_stage_when_chalice_generates_the_swagger_then_every_protected_route_needs_sigv4(tmp_path):
+    # GIVEN the dev stage with API_AUTH=iam (what `inspection-app deploy --auth iam` writes)
+    project = copy_project(tmp_path / "project")
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["API_AUTH"] = "iam"
+    config_path.write_text(json.dumps(config))
+    # WHEN Chalice loads app.py for the stage and writes the REST API's swagger (as `chalice package` does)
+    loaded = loaded_app(project, "dev", "__import__('json').dumps(__import__('chalice.deploy.swagger', "
+                                        "fromlist=['_']).CFNSwaggerGenerator().generate_swagger(app))")
+    assert loaded.returncode == 0, loaded.stderr
+    swagger = json.loads(loaded.stdout)
+    # THEN API Gateway checks a SigV4 signature (IAM) on every route but the page and the document, and no key
+    assert swagger["securityDefinitions"] == {"sigv4": {
+        "in": "header", "type": "apiKey", "name": "Authorization", "x-amazon-apigateway-authtype": "awsSigv4"}}
+    public = {("/", "get"), ("/openapi.json", "get")}
+    for path, methods in swagger["paths"].items():
+        for method, operation in methods.items():
+            if (path, method) not in public and method != "options":
+                assert operation["security"] == [{"sigv4": []}], f"{method.upper()} {path}"
+            else:
+                assert "security" not in operation, f"{method.upper()} {path}"

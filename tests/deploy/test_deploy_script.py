@@ -8,18 +8,24 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import subprocess
 import zipfile
 from pathlib import Path
 
 import boto3
 import pytest
-from deploy_helpers import PROJECT_DIR, REGION, copy_project, trigger_queue
+from deploy_helpers import PROJECT_DIR, REGION, copy_project, loaded_app, trigger_queue
 from moto import mock_aws
 
 from inspection_app.chalice_stage import function_name
 from inspection_app.cli import deploy_commands
-from inspection_app.deploy.api_gateway import API_THROTTLE, GATEWAY_RESPONSES, gateway_response_template
+from inspection_app.deploy.api_gateway import (
+    API_THROTTLE,
+    GATEWAY_RESPONSES,
+    IAM_GATEWAY_RESPONSES,
+    gateway_response_template,
+)
 from inspection_app.deploy.chalice_config import ENVIRONMENT_FROM_OUTPUTS, configure_stage
 from inspection_app.deploy import deployment
 from inspection_app.deploy.deployment import deploy, destroy
@@ -457,11 +463,12 @@ def test_commands_register_in_a_cli():
     deploy_commands.add_deploy_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["deploy", "--stage", "dev", "--endpoint-name", "pcb-classifier",
                               "--alert-email", "qa@example.com", "--confidence-threshold", "0.8",
-                              "--model-dir", "var/model", "--access-log-bucket", "plant-access-logs"])
+                              "--model-dir", "var/model", "--access-log-bucket", "plant-access-logs", "--auth", "iam"])
     assert (args.stage, args.endpoint_name, args.alert_email, args.confidence_threshold, args.model_dir,
             args.access_log_bucket) == ("dev", "pcb-classifier", "qa@example.com", 0.8, Path("var/model"),
                                         "plant-access-logs")
-    assert args.func is deploy_commands._cmd_deploy
+    assert args.func is deploy_commands._cmd_deploy and args.auth == "iam"
+    assert parser.parse_args(["deploy"]).auth is None  # the stage's API_AUTH is kept
     assert args.model_backend is None  # the stage's backend is kept
     args = parser.parse_args(["deploy", "--model-backend", "rekognition", "--project-version-arn", REKOGNITION_VERSION])
     assert (args.model_backend, args.project_version_arn) == ("rekognition", REKOGNITION_VERSION)
@@ -506,3 +513,63 @@ def test_given_a_stage_never_deployed_when_chalice_loads_the_app_then_it_stops_a
     assert loaded.returncode != 0
     assert "UPLOAD_QUEUE_NAME is not set for this stage" in loaded.stderr
     assert "inspection-app deploy --stage" in loaded.stderr
+
+
+def _stage_variable(project, name: str, value: str) -> None:
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"][name] = value
+    config_path.write_text(json.dumps(config))
+
+
+# What `chalice deploy` sees: each protected route's (authorizer name, api_key_required)
+ROUTE_AUTH = ("sorted({(str(getattr(e.authorizer, 'name', None)), e.api_key_required) for p, m in app.routes.items() "
+              "for e in m.values() if p not in ('/', '/openapi.json')})")
+
+
+def test_given_auth_iam_when_deployed_then_routes_need_sigv4_no_key_is_made_and_refusals_say_to_sign(aws, project):
+    # GIVEN a new stage WHEN deployed with --auth iam
+    summary, printed = _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier", auth="iam")
+    # THEN the stage's configuration says so, and app.py, loaded as `chalice deploy` loads it, puts IAM on the routes
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    assert config["stages"]["dev"]["environment_variables"]["API_AUTH"] == "iam"
+    loaded = loaded_app(project, "dev", ROUTE_AUTH)
+    assert (loaded.returncode, loaded.stdout.strip()) == (0, "[('sigv4', None)]"), loaded.stderr  # no key
+    # no usage plan or API key (they would authorize nothing)
+    apigateway = aws.client("apigateway")
+    assert apigateway.get_usage_plans()["items"] == [] and apigateway.get_api_keys()["items"] == []
+    assert summary["api_key_id"] is None and "sign with SigV4" in printed and "x-api-key" not in printed
+    # API Gateway's refusals in the app's shape, saying what to do: an unsigned request is told to sign
+    rest_api_id = apigateway.get_rest_apis()["items"][0]["id"]
+    responses = {r["responseType"]: r for r in apigateway.get_gateway_responses(restApiId=rest_api_id)["items"]}
+    assert set(responses) == set(IAM_GATEWAY_RESPONSES)
+    unsigned = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert unsigned["statusCode"] == "403"
+    body = json.loads(unsigned["responseTemplates"]["application/json"])
+    assert body["error"] == "MissingAuthenticationToken" and "SigV4 signature" in body["message"]
+    for response_type, status, code in (("ACCESS_DENIED", "403", "AccessDenied"), ("UNAUTHORIZED", "401", "Unauthorized"),
+                                        ("INVALID_SIGNATURE", "403", "InvalidSignature")):
+        assert responses[response_type]["statusCode"] == status
+        assert json.loads(responses[response_type]["responseTemplates"]["application/json"])["error"] == code
+
+    # WHEN deployed again without --auth THEN it stays an IAM stage
+    _deploy(aws, project, RecordedChalice())
+    assert json.loads((project / ".chalice" / "config.json").read_text())["stages"]["dev"][
+        "environment_variables"]["API_AUTH"] == "iam"
+
+
+def test_given_the_default_auth_when_loaded_as_chalice_deploy_does_then_routes_need_the_api_key(tmp_path):
+    loaded = loaded_app(copy_project(tmp_path / "project"), "dev", ROUTE_AUTH)
+    assert (loaded.returncode, loaded.stdout.strip()) == (0, "[('None', True)]"), loaded.stderr
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("CLIENT_SCOPES", '[{"client": "k", "kind": "admin"}]', "kind 'admin' must be one of camera, mes, operator"),
+    ("API_AUTH", "cognito", "API_AUTH='cognito' must be api_key"),
+])
+def test_given_a_malformed_access_setting_when_deployed_then_refused_before_anything_is_made(
+        aws, project, name, value, message):
+    _stage_variable(project, name, value)
+    with pytest.raises(DeployError, match=re.escape(message)):
+        _deploy(aws, project, RecordedChalice(), endpoint_name="pcb-classifier")
+    assert aws.client("cloudformation").list_stacks()["StackSummaries"] == []
