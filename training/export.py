@@ -1,7 +1,8 @@
 """ONNX export with the softmax inside the graph, checked against torch before it is trusted.
 
-The graph's output is what the endpoint returns (probabilities in class-index order), so no
-caller has to remember to apply a softmax.
+The graph's first output is what the endpoint returns (probabilities in class-index order), so no
+caller has to remember to apply a softmax. The second, `heatmap` [N, h, w], is the defective class's
+activation map from the same forward pass (training/cam.py): log-odds per cell of the last feature map.
 """
 
 import warnings
@@ -12,9 +13,11 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from training.cam import ProbabilitiesAndHeatmap
+from training.predictor import HEATMAP_OUTPUT_NAME, OUTPUT_NAME
+
 OPSET = 17
 INPUT_NAME = "image"
-OUTPUT_NAME = "probabilities"
 TOLERANCE = 1e-4
 
 
@@ -23,11 +26,11 @@ class ExportError(RuntimeError):
 
 
 def export_onnx(model: nn.Module, path, check_inputs: np.ndarray) -> None:
-    """Write `model` + softmax to `path` for inputs shaped like check_inputs (float32
-    [N, 3, S, S], any N) and check onnxruntime agrees with torch on them (real preprocessed
+    """Write `model` + softmax (+ its heatmap) to `path` for inputs shaped like check_inputs (float32
+    [N, 3, S, S], any N) and check onnxruntime agrees with torch on both outputs (real preprocessed
     images are a better check than noise)."""
     path = Path(path)
-    network = nn.Sequential(model, nn.Softmax(dim=1)).cpu().eval()
+    network = ProbabilitiesAndHeatmap(model).cpu().eval()
     dummy = torch.zeros(1, *check_inputs.shape[1:])
     with warnings.catch_warnings():
         # dynamo=False is deliberate (see below), and the exporter's notes that it cannot
@@ -39,15 +42,16 @@ def export_onnx(model: nn.Module, path, check_inputs: np.ndarray) -> None:
             (dummy,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=[OUTPUT_NAME, HEATMAP_OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}, HEATMAP_OUTPUT_NAME: {0: "batch"}},
             opset_version=OPSET,
             dynamo=False,  # the TorchScript exporter needs no onnxscript and writes one self-contained file
         )
     with torch.no_grad():
-        expected = network(torch.from_numpy(check_inputs)).numpy()
+        expected = [output.numpy() for output in network(torch.from_numpy(check_inputs))]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    actual = session.run([OUTPUT_NAME], {INPUT_NAME: check_inputs})[0]
-    difference = float(np.max(np.abs(actual - expected)))
-    if difference > TOLERANCE:
-        raise ExportError(f"{path}: onnxruntime differs from torch by {difference:.2e} (> {TOLERANCE})")
+    actual = session.run([OUTPUT_NAME, HEATMAP_OUTPUT_NAME], {INPUT_NAME: check_inputs})
+    for name, got, wanted in zip((OUTPUT_NAME, HEATMAP_OUTPUT_NAME), actual, expected):
+        difference = float(np.max(np.abs(got - wanted)))
+        if difference > TOLERANCE:
+            raise ExportError(f"{path}: onnxruntime's {name} differs from torch by {difference:.2e} (> {TOLERANCE})")

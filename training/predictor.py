@@ -10,6 +10,12 @@ import onnxruntime as ort
 from training.errors import TrainingInputError
 from training.preprocess import preprocess_bytes
 
+# The graph's outputs (training/export.py): probabilities [N, classes], and the defective class's
+# activation map [N, h, w] in log-odds per cell (training/cam.py). Models exported before maps existed
+# have the first only.
+OUTPUT_NAME = "probabilities"
+HEATMAP_OUTPUT_NAME = "heatmap"
+
 
 class ModelDirError(TrainingInputError, FileNotFoundError):
     """The folder is not a model directory (model.onnx + model.json)."""
@@ -42,6 +48,9 @@ class OnnxPredictor:
             str(model_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._input_name = self._session.get_inputs()[0].name
+        outputs = [output.name for output in self._session.get_outputs()]
+        self.has_heatmap = HEATMAP_OUTPUT_NAME in outputs
+        self._outputs = [outputs[0], HEATMAP_OUTPUT_NAME] if self.has_heatmap else outputs[:1]
 
     def predict(self, image_bytes: bytes) -> list[float]:
         return self.predict_batch([image_bytes])[0]
@@ -50,6 +59,15 @@ class OnnxPredictor:
         """Raises PIL's errors for bytes that are not a readable image."""
         if not images:
             return []
+        return self._run(images)[0].astype(float).tolist()
+
+    def predict_with_heatmap(self, image_bytes: bytes) -> tuple[list[float], list[list[float]] | None]:
+        """The probabilities and the defective heatmap (rows of cells, top row first, as the upright image
+        stands; None when the model has no map), from one run of the graph."""
+        probabilities, heatmap = self._run([image_bytes])
+        return probabilities[0].astype(float).tolist(), None if heatmap is None else heatmap[0].astype(float).tolist()
+
+    def _run(self, images: list[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
         inputs = np.stack([preprocess_bytes(data, self.input_size) for data in images])
-        probabilities = self._session.run(None, {self._input_name: inputs})[0]
-        return probabilities.astype(float).tolist()
+        outputs = self._session.run(self._outputs, {self._input_name: inputs})
+        return outputs[0], outputs[1] if self.has_heatmap else None

@@ -2,7 +2,8 @@
 
 `POST /endpoints/{name}/invocations` with `application/x-image` bytes answers the JSON list of class
 probabilities (the built-in algorithm's contract), and sends the model id back in the custom-attributes
-header. Errors use the runtime's error shapes, so botocore raises the same exceptions as in the cloud.
+header. A request whose custom attributes hold `heatmap=true` gets `{"probabilities": [...], "heatmap": [[...]]}`
+when the model has a map (docs/heatmaps.md), as `training/sagemaker/inference.py` answers in SageMaker. Errors use the runtime's error shapes, so botocore raises the same exceptions as in the cloud.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import json
 import re
 
 from werkzeug.wrappers import Request, Response
+
+from chalicelib.endpoint import CUSTOM_ATTRIBUTES_HEADER, HEATMAP_ATTRIBUTE, custom_attribute
 
 from .background import BackgroundServer, KeepAliveServer
 from .faults import FaultTable, fault_middleware
@@ -47,12 +50,19 @@ class ModelEndpointApp:
             return _error(400, "ValidationError", f"Endpoint {match['name']} not found; this server serves {self._endpoint_name}.")
         if request.mimetype not in ACCEPTED_CONTENT_TYPES:
             return _error(400, "ValidationError", f"ContentType {request.mimetype!r} is not supported; send application/x-image.")
+        name, value = HEATMAP_ATTRIBUTE
+        with_heatmap = (custom_attribute(request.headers.get(CUSTOM_ATTRIBUTES_HEADER), name) == value
+                        and getattr(self._predictor, "has_heatmap", False))
         try:
-            probabilities = self._predictor.predict(request.get_data())
+            if with_heatmap:
+                probabilities, heatmap = self._predictor.predict_with_heatmap(request.get_data())
+                answer = {"probabilities": probabilities, "heatmap": heatmap}
+            else:
+                answer = self._predictor.predict(request.get_data())
         except (OSError, ValueError) as error:  # undecodable image: the model's error, as SageMaker reports it
             return _error(424, "ModelError", f"The model could not read the image: {error}")
         return Response(
-            json.dumps(probabilities),
+            json.dumps(answer),
             status=200,
             content_type="application/json",
             headers={

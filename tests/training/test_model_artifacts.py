@@ -85,11 +85,15 @@ def test_given_tiny_training_then_progress_counts_the_batches_up_to_the_epochs(t
 def test_given_onnx_file_then_it_takes_image_batches_and_returns_probabilities(trained):
     session = ort.InferenceSession(str(trained["dir"] / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["image"]
-    assert [o.name for o in session.get_outputs()] == ["probabilities"]
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "heatmap"]
     batch = np.random.default_rng(0).uniform(-1, 1, (3, 3, INPUT_SIZE, INPUT_SIZE)).astype(np.float32)
-    probabilities = session.run(None, {"image": batch})[0]
+    probabilities, heatmap = session.run(None, {"image": batch})
     assert probabilities.shape == (3, 2) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-6)
+    # the defective class's activation map: one cell per 32 px, its mean the image's log-odds (training/cam.py)
+    assert heatmap.shape == (3, INPUT_SIZE // 32, INPUT_SIZE // 32) and heatmap.dtype == np.float32
+    np.testing.assert_allclose(heatmap.mean(axis=(1, 2)), np.log(probabilities[:, 1] / probabilities[:, 0]),
+                               atol=1e-4)
 
 
 PARITY_TOLERANCE = 1e-4

@@ -10,6 +10,7 @@ from chalicelib.endpoint import (
     ModelEndpointUnavailable,
     Prediction,
     SageMakerEndpoint,
+    parse_prediction,
     parse_probabilities,
 )
 
@@ -92,7 +93,7 @@ def runtime():
 
 def expect_invocation(stubber, response=None, **params):
     expected = {"EndpointName": ENDPOINT_NAME, "ContentType": "application/x-image", "Accept": "application/json",
-                "Body": IMAGE}
+                "Body": IMAGE, "CustomAttributes": "heatmap=true"}
     expected.update(params)
     stubber.add_response("invoke_endpoint", response or invoke_endpoint_response([0.1, 0.9]), expected)
 
@@ -156,7 +157,8 @@ def test_given_a_throttled_or_failing_endpoint_when_predicting_then_unavailable_
     client, stubber = runtime
     stubber.add_client_error("invoke_endpoint", code, "Rate exceeded", http_status_code=status,
                              expected_params={"EndpointName": ENDPOINT_NAME, "ContentType": "application/x-image",
-                                              "Accept": "application/json", "Body": ANY})
+                                              "Accept": "application/json", "Body": ANY,
+                                              "CustomAttributes": "heatmap=true"})
     with pytest.raises(ModelEndpointUnavailable) as raised:
         SageMakerEndpoint(client, ENDPOINT_NAME, 2).predict(IMAGE, "application/x-image")
     assert ENDPOINT_NAME in str(raised.value)
@@ -241,3 +243,42 @@ def test_given_a_throttled_endpoint_when_predicting_then_an_error_is_counted_and
     with pytest.raises(ModelEndpointUnavailable):
         SageMakerEndpoint(client, ENDPOINT_NAME, 2).predict(IMAGE, "application/x-image")
     assert [(m["name"], m["values"]) for m in log_lines.metrics] == [("EndpointErrors", [1.0])]
+
+
+# ---- heat maps (docs/heatmaps.md) -------------------------------------------------------------------------
+
+
+def test_given_an_endpoint_answering_a_heatmap_when_predicting_then_the_map_comes_with_the_probabilities(runtime):
+    client, stubber = runtime
+    expect_invocation(stubber, invoke_endpoint_response({"probabilities": [0.2, 0.8], "heatmap": [[0, -1.5], [2, 3]]}))
+    prediction = SageMakerEndpoint(client, ENDPOINT_NAME, 2).predict(IMAGE, "application/x-image")
+    assert prediction.probabilities == [0.2, 0.8]
+    assert prediction.heatmap == [[0.0, -1.5], [2.0, 3.0]]
+
+
+def test_given_the_builtin_algorithm_answering_a_bare_list_when_predicting_then_no_heatmap(runtime):
+    client, stubber = runtime
+    expect_invocation(stubber, invoke_endpoint_response([0.3, 0.7]))
+    prediction = SageMakerEndpoint(client, ENDPOINT_NAME, 2).predict(IMAGE, "application/x-image")
+    assert (prediction.probabilities, prediction.heatmap) == ([0.3, 0.7], None)
+
+
+def test_given_an_object_without_a_heatmap_when_parsed_then_probabilities_only():
+    assert parse_prediction(b'{"probabilities": [0.4, 0.6]}', 2) == ([0.4, 0.6], None)
+
+
+@pytest.mark.parametrize(
+    "heatmap",
+    [[], [[]], [[1, 2], [3]], [[1, "2"]], [[1, float("inf")]], [[True]], [1, 2], "map", 3, {"a": 1},
+     [[0.0] * 65], [[0.0]] * 65],
+)
+def test_given_a_malformed_heatmap_when_parsed_then_a_contract_error(heatmap):
+    payload = json.dumps({"probabilities": [0.5, 0.5], "heatmap": heatmap}).encode()
+    with pytest.raises(ModelEndpointError, match="heatmap"):
+        parse_prediction(payload, 2)
+
+
+@pytest.mark.parametrize("body", [b'{"heatmap": [[1]]}', b'{"probabilities": [0.5], "heatmap": [[1]]}'])
+def test_given_an_object_without_valid_probabilities_when_parsed_then_a_contract_error(body):
+    with pytest.raises(ModelEndpointError, match="not a list of 2 numbers"):
+        parse_prediction(body, 2)

@@ -11,6 +11,13 @@ Contract (the built-in image-classification algorithm's): a request body of imag
 PNG); the response is the JSON list of class probabilities in class-index order (defect_free=0,
 defective=1).
 
+Heat maps (docs/heatmaps.md): a request whose CustomAttributes hold `heatmap=true` is answered
+`{"probabilities": [...], "heatmap": [[...], ...]}` instead: the same probabilities and the defective
+class's activation map (training/cam.py, copied beside this file) from the same forward pass, rows of
+log-odds cells, top row first. The built-in algorithm ignores the attribute and answers the bare list,
+so a caller reads a map only where the model provides one. The toolkit hands the request's headers to
+`predict_fn` through its optional `context` argument.
+
 Only torch APIs available in torch 2.6 are used here.
 """
 
@@ -22,11 +29,14 @@ import torch
 from efficientnet_lite_pytorch import EfficientNet
 
 from chalicelib.imaging import ACCEPTED_FORMATS_TEXT
+from training.cam import ProbabilitiesAndHeatmap
 from training.preprocess import load_image, to_input_array
 
 IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png", "image/tiff", "image/bmp")
 JSON_CONTENT_TYPE = "application/json"
 SUPPORTED_ARCHITECTURES = ("efficientnet-lite0",)
+CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
+HEATMAP_ATTRIBUTE = ("heatmap", "true")  # CustomAttributes `heatmap=true` asks for the map
 
 
 class UnsupportedContentType(ValueError):
@@ -40,6 +50,7 @@ class UnreadableImage(ValueError):
 @dataclass(frozen=True)
 class LoadedModel:
     network: torch.nn.Module
+    with_heatmap: torch.nn.Module  # the same network, answering (probabilities, heatmap)
     input_size: int
     model_id: str
     device: torch.device
@@ -61,7 +72,8 @@ def model_fn(model_dir) -> LoadedModel:
     state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
     network.load_state_dict(state)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = LoadedModel(network=network.to(device).eval(), input_size=int(metadata["input_size"]),
+    network = network.to(device).eval()
+    model = LoadedModel(network=network, with_heatmap=ProbabilitiesAndHeatmap(network).eval(), input_size=int(metadata["input_size"]),
                         model_id=metadata.get("model_id", "unknown"), device=device)
     # The container logs stdout to CloudWatch: say which model this endpoint serves.
     print(f"model {model.model_id} loaded on {device.type}: classes {metadata['classes']}, "
@@ -83,17 +95,37 @@ def input_fn(request_body, content_type):
         raise UnreadableImage(f"The request body is not a readable image ({ACCEPTED_FORMATS_TEXT}): {error}") from None
 
 
-def predict_fn(image, model: LoadedModel) -> list:
-    """An RGB image -> class probabilities in class-index order."""
+def predict_fn(image, model: LoadedModel, context=None):
+    """An RGB image -> class probabilities in class-index order; with the heatmap too (a dict) when the
+    request's custom attributes ask for it."""
     inputs = torch.from_numpy(to_input_array(image, model.input_size)).unsqueeze(0).to(model.device)
     with torch.inference_mode():
-        probabilities = torch.softmax(model.network(inputs), dim=1)[0]
-    return probabilities.cpu().tolist()
+        if not asks_for_heatmap(context):
+            return torch.softmax(model.network(inputs), dim=1)[0].cpu().tolist()
+        probabilities, heatmap = model.with_heatmap(inputs)
+    return {"probabilities": probabilities[0].cpu().tolist(), "heatmap": heatmap[0].cpu().tolist()}
+
+
+def asks_for_heatmap(context) -> bool:
+    """True when the request's CustomAttributes (a comma-separated `name=value` list) hold `heatmap=true`.
+    `context`: the toolkit's request context (None outside the container, or in an older toolkit)."""
+    try:
+        headers = context.request_processor[0].get_request_properties()
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return False
+    attributes = next((value for name, value in headers.items() if name.lower() == CUSTOM_ATTRIBUTES_HEADER), "")
+    if isinstance(attributes, bytes):
+        attributes = attributes.decode("ascii", "replace")
+    return HEATMAP_ATTRIBUTE in {tuple(part.strip().split("=", 1)) for part in str(attributes).split(",")}
 
 
 def output_fn(prediction, accept):
-    """Probabilities -> (JSON text, content type); the toolkit sends the tuple's type as is."""
+    """Probabilities (or probabilities + heatmap) -> (JSON text, content type); the toolkit sends the tuple's
+    type as is."""
     accepted = {part.split(";")[0].strip().lower() for part in (accept or JSON_CONTENT_TYPE).split(",")}
     if not accepted & {JSON_CONTENT_TYPE, "application/*", "*/*"}:
         raise UnsupportedContentType(f"Accept {accept!r} is not supported: this endpoint answers {JSON_CONTENT_TYPE}.")
+    if isinstance(prediction, dict):
+        return json.dumps({"probabilities": [float(p) for p in prediction["probabilities"]],
+                           "heatmap": [[float(v) for v in row] for row in prediction["heatmap"]]}), JSON_CONTENT_TYPE
     return json.dumps([float(p) for p in prediction]), JSON_CONTENT_TYPE
