@@ -1,10 +1,14 @@
 """The classify task: read the uploaded object, check it, and ask the model what it shows."""
 from __future__ import annotations
 
+import logging
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .endpoint import ModelEndpoint
-from .images import ImageRejected, prepare_image
+from .heatmaps import heatmap_key, render_overlay
+from .images import ImageRejected, PreparedImage, prepare_image
+from .logs import log
 from .settings import Settings
 
 
@@ -64,6 +68,7 @@ def classify_upload(task_input: dict, settings: Settings, s3, endpoint: ModelEnd
     prediction = endpoint.predict(image.body, image.content_type)
     probabilities = dict(zip(settings.model_classes, prediction.probabilities))
     label = max(probabilities, key=probabilities.get)
+    stored_map = store_heatmap(s3, task_input, settings, image, prediction.heatmap) if prediction.heatmap else None
     return {
         "status": "classified",
         "label": label,
@@ -75,4 +80,19 @@ def classify_upload(task_input: dict, settings: Settings, s3, endpoint: ModelEnd
             "width": image.original_width,
             "height": image.original_height,
         },
+        **({"heatmap_key": stored_map} if stored_map else {}),
     }
+
+
+def store_heatmap(s3, task_input: dict, settings: Settings, image: PreparedImage, heatmap: list[list[float]]) -> str | None:
+    """Put the photo + map overlay next to the upload (chalicelib/heatmaps.py); its key, or None when S3 refused it.
+
+    The map is an aid to the verdict, not part of it: a failed write is logged and the classification stands."""
+    key = heatmap_key(task_input["key"], settings.upload_prefix, task_input["inspection_id"])
+    try:
+        s3.put_object(Bucket=task_input["bucket"], Key=key, Body=render_overlay(image.upright, heatmap),
+                      ContentType="image/png")
+    except (ClientError, BotoCoreError) as error:
+        log("heat map not stored", level=logging.WARNING, key=key, reason=str(error))
+        return None
+    return key

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
@@ -38,6 +38,8 @@ class PreparedImage:
     original_format: str
     original_width: int
     original_height: int
+    # The upright 8-bit RGB photo (EXIF orientation applied), as the model's input was made from it.
+    upright: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 def prepare_image(
@@ -96,6 +98,7 @@ def prepare_image(
         original_format=image.format,
         original_width=oriented.width,
         original_height=oriented.height,
+        upright=oriented,
     )
 
 

@@ -61,6 +61,8 @@ def build_record(state: dict, threshold: float) -> dict:
         model_id=classification["model_id"],
         image=classification["image"],
     )
+    if classification.get("heatmap_key"):  # the photo + heat-map overlay in the same bucket (chalicelib/heatmaps.py)
+        record["heatmap_key"] = classification["heatmap_key"]
     return record
 
 

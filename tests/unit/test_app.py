@@ -258,7 +258,7 @@ def test_given_an_uploaded_photo_when_classify_image_invoked_then_the_endpoint_i
         "invoke_endpoint",
         invoke_endpoint_response([0.07, 0.93], custom_attributes="model_id=effnet-lite0-2024-05-10"),
         {"EndpointName": LOCAL_ENDPOINT_NAME, "ContentType": "application/x-image", "Accept": "application/json",
-         "Body": ANY},
+         "Body": ANY, "CustomAttributes": "heatmap=true"},
     )
 
     result = client.lambda_.invoke("classify_image", task_input()).payload
@@ -311,6 +311,51 @@ def test_given_a_classification_when_record_verdict_invoked_then_stored_alert_re
     assert results["latest"]["verdict"] == "defective"
     assert results["latest"]["model_id"] == f"{LOCAL_ENDPOINT_NAME}/AllTraffic"
     assert results["latest"]["threshold"] == 0.75  # CONFIDENCE_THRESHOLD of config.json
+
+
+def test_given_a_model_giving_a_heat_map_when_classified_and_recorded_then_its_overlay_is_stored_beside_the_upload(
+    client, clients, model
+):
+    # GIVEN a 640x480 photo and a model whose 2x2 map says "defect" in the top-left cell only
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes(640, 480))
+    model.add_response("invoke_endpoint", invoke_endpoint_response(
+        {"probabilities": [0.1, 0.9], "heatmap": [[6.0, -6.0], [-6.0, -6.0]]}))
+    state = task_input()
+    # WHEN it is classified and recorded
+    state["classification"] = client.lambda_.invoke("classify_image", state).payload
+    recorded = client.lambda_.invoke("record_verdict", state).payload
+    # THEN the overlay lies outside the upload prefix, one per inspection, and the result names it
+    key = f"heatmaps/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg.{state['inspection_id']}.png"
+    assert state["classification"]["heatmap_key"] == key
+    assert recorded["verdict"] == "defective"
+    assert client.http.get("/results/PCB-0042").json_body["latest"]["heatmap_key"] == key
+    stored = clients.s3.get_object(Bucket=LOCAL_BUCKET, Key=key)
+    assert stored["ContentType"] == "image/png"
+    overlay = Image.open(io.BytesIO(stored["Body"].read())).convert("RGB")
+    photo = Image.open(io.BytesIO(jpeg_bytes(640, 480))).convert("RGB")
+    # the photo's size, coloured where the map is hot (top-left quarter), the photo itself where it is cold
+    assert overlay.size == (640, 480)
+    hot, cold = overlay.getpixel((80, 60)), overlay.getpixel((560, 420))
+    assert hot[0] > hot[2] + 60 and hot != photo.getpixel((80, 60))
+    assert max(abs(a - b) for a, b in zip(cold, photo.getpixel((560, 420)))) <= 2
+
+
+def test_given_a_heat_map_that_cannot_be_stored_when_classified_then_the_verdict_stands_without_it(
+    client, clients, model, monkeypatch
+):
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=KEY, Body=jpeg_bytes(640, 480))
+    model.add_response("invoke_endpoint", invoke_endpoint_response({"probabilities": [0.1, 0.9], "heatmap": [[1.0]]}))
+    put_object = clients.s3.put_object
+
+    def refused(**params):
+        if params["Key"].startswith("heatmaps/"):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+        return put_object(**params)
+
+    monkeypatch.setattr(clients.s3, "put_object", refused)
+    result = client.lambda_.invoke("classify_image", task_input()).payload
+    assert result["status"] == "classified" and result["label"] == "defective"
+    assert "heatmap_key" not in result
 
 
 def test_given_a_version_retried_when_classified_and_recorded_twice_then_that_version_is_read_and_stored_once(
