@@ -159,8 +159,8 @@ def _review_errors(call):
         return call()
     except (review.InvalidReviewRequest, review.InvalidInspectionsRequest) as error:
         return error_response(400, type(error).__name__, str(error))
-    except review.InspectionNotFound as error:
-        return error_response(404, "InspectionNotFound", str(error))
+    except review.InspectionNotFound as error:  # or review.HeatmapNotFound
+        return error_response(404, type(error).__name__, str(error))
     except ResultsStoreUnavailable:
         return _store_unavailable()
     except review.AlertUnavailable as error:
@@ -192,7 +192,8 @@ def review_inspection(inspection_id):
 def inspection_image(inspection_id):
     _authorize("read")
     settings = Settings.from_env()
-    return _review_errors(lambda: review.image_url(inspection_id, _results_store(settings), clients.s3))
+    return _review_errors(lambda: review.image_url(inspection_id, _results_store(settings), clients.s3,
+                                                   query=app.current_request.query_params))
 
 
 # The web app (chalicelib/webapp/): public, like any page; it asks for the API key and sends it itself.

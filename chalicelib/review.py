@@ -36,6 +36,7 @@ MAX_REVIEWER_CHARACTERS = 100
 ALERT_MARK = "review_alerted_at"
 # Pre-signed photo URLs live this long: enough to show the photo, too short to pass around.
 IMAGE_URL_SECONDS = 300
+IMAGE_KINDS = ("photo", "heatmap")  # GET /inspections/{id}/image?kind=...
 DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT = 50, 100
 DEFAULT_LOOKBACK = timedelta(days=30)
 # Execution names (workflow.name_for): letters, digits, '_' and '-', at most 80.
@@ -52,6 +53,10 @@ class InvalidInspectionsRequest(ValueError):
 
 class InspectionNotFound(LookupError):
     pass
+
+
+class HeatmapNotFound(InspectionNotFound):
+    """The inspection exists but has no heat map (its model gave none, or the photo was not classified)."""
 
 
 class AlertUnavailable(RuntimeError):
@@ -212,12 +217,22 @@ def list_inspections(query: dict | None, store, now: datetime | None = None) -> 
             "next": next_token(start)}
 
 
-def image_url(inspection_id: str, store, s3, expires_in: int = IMAGE_URL_SECONDS) -> dict:
-    """A short-lived pre-signed GET URL of the inspected photo (that exact S3 version, where the bucket keeps one)."""
+def image_url(inspection_id: str, store, s3, expires_in: int = IMAGE_URL_SECONDS, query: dict | None = None) -> dict:
+    """A short-lived pre-signed GET URL of the inspected photo (that exact S3 version, where the bucket keeps one),
+    or with `?kind=heatmap` of its heat-map overlay (chalicelib/heatmaps.py; HeatmapNotFound when it has none)."""
+    kind = (query or {}).get("kind") or "photo"
+    if kind not in IMAGE_KINDS:
+        raise InvalidReviewRequest(f"kind must be one of: {', '.join(IMAGE_KINDS)} (photo when left out).")
     record = find(store, inspection_id)
-    params = {"Bucket": record["bucket"], "Key": record["key"]}
-    if record.get("version_id"):
-        params["VersionId"] = record["version_id"]
+    if kind == "heatmap":
+        if not record.get("heatmap_key"):
+            raise HeatmapNotFound(f"Inspection {inspection_id} has no heat map: its model gave none, or the photo "
+                                  "was not classified.")
+        params = {"Bucket": record["bucket"], "Key": record["heatmap_key"]}
+    else:
+        params = {"Bucket": record["bucket"], "Key": record["key"]}
+        if record.get("version_id"):
+            params["VersionId"] = record["version_id"]
     url = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
-    return {"inspection_id": inspection_id, "url": url, "expires_in": expires_in}
+    return {"inspection_id": inspection_id, "kind": kind, "url": url, "expires_in": expires_in}
 

@@ -239,6 +239,17 @@ def test_the_image_answer_matches(client, store):  # noqa: F811
     assert assert_documented(answer, "get", "/inspections/{inspection_id}/image")["expires_in"] == 300
 
 
+def test_the_heatmap_answers_match(client, store):  # noqa: F811
+    record = store.put(needs_review(heatmap_key="heatmaps/PCB-0042/photo.png.x.png"))
+    answer = client.http.get(f"/inspections/{record['inspection_id']}/image?kind=heatmap")
+    assert assert_documented(answer, "get", "/inspections/{inspection_id}/image")["kind"] == "heatmap"
+    assert assert_documented(client.http.get(f"/results/{record['product_id']}"), "get", "/results/{product_id}")[
+        "latest"]["heatmap_key"] == record["heatmap_key"]
+    without = store.put(needs_review(uploaded_at="2024-05-14T10:00:00.000Z"))
+    missing = client.http.get(f"/inspections/{without['inspection_id']}/image?kind=heatmap")
+    assert assert_documented(missing, "get", "/inspections/{inspection_id}/image")["error"] == "HeatmapNotFound"
+
+
 def test_a_reinspection_answer_matches(client, store):  # noqa: F811
     store.put(unclassified(verdict="error", reason="States.Timeout"))
     answer = client.http.post("/reinspections", headers=JSON, body=json.dumps({"verdict": "error", "since": SINCE}).encode())

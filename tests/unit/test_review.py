@@ -238,6 +238,41 @@ def test_given_a_stored_photo_when_its_image_asked_then_a_300_s_url_of_that_exac
     assert requests.get(body["url"], timeout=10).content == expected
 
 
+def test_given_a_result_with_a_heat_map_when_its_heatmap_asked_then_a_url_of_the_overlay_not_the_photo(
+        client, clients, store):  # noqa: F811
+    # GIVEN a result whose classify step stored a heat-map overlay beside the photo
+    record = needs_review(heatmap_key="heatmaps/PCB-0042/photo.png.PCB-0042-x.png")
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=record["key"], Body=b"the photo")
+    clients.s3.put_object(Bucket=LOCAL_BUCKET, Key=record["heatmap_key"], Body=b"the overlay")
+    store.put(record)
+    # WHEN its heat map is asked for
+    answer = client.http.get(f"/inspections/{record['inspection_id']}/image?kind=heatmap")
+    # THEN a 300 s URL answers the overlay; without kind, still the photo
+    assert answer.status_code == 200, answer.body
+    body = json.loads(answer.body)
+    assert body["kind"] == "heatmap" and body["expires_in"] == 300
+    assert requests.get(body["url"], timeout=10).content == b"the overlay"
+    photo = json.loads(client.http.get(f"/inspections/{record['inspection_id']}/image").body)
+    assert photo["kind"] == "photo" and requests.get(photo["url"], timeout=10).content == b"the photo"
+
+
+def test_given_a_result_without_a_heat_map_when_its_heatmap_asked_then_404_heatmap_not_found(
+        client, store):  # noqa: F811
+    record = needs_review()
+    store.put(record)
+    answer = client.http.get(f"/inspections/{record['inspection_id']}/image?kind=heatmap")
+    assert answer.status_code == 404
+    assert json.loads(answer.body)["error"] == "HeatmapNotFound"
+
+
+def test_given_an_unknown_image_kind_when_asked_then_400_naming_the_kinds(client, store):  # noqa: F811
+    record = needs_review()
+    store.put(record)
+    answer = client.http.get(f"/inspections/{record['inspection_id']}/image?kind=mask")
+    assert answer.status_code == 400
+    assert json.loads(answer.body)["error"] == "InvalidReviewRequest" and "photo, heatmap" in json.loads(answer.body)["message"]
+
+
 # ---- GET / ----------------------------------------------------------------------------------------------
 
 def test_given_the_web_app_when_its_page_asked_without_a_key_then_html_with_a_strict_policy(client):  # noqa: F811
