@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from chalicelib.heatmaps import HEATMAP_PREFIX
 from training.sagemaker.defaults import endpoint_name_problem
 
 from ..chalice_stage import function_name
@@ -44,6 +45,11 @@ class Names:
     @property
     def uploads_arn(self) -> str:
         return f"{self.bucket_arn}/{self.upload_prefix}*"
+
+    @property
+    def heatmaps_arn(self) -> str:
+        """The classify step's photo + heat-map overlays (chalicelib/heatmaps.py), beside the uploads."""
+        return f"{self.bucket_arn}/{HEATMAP_PREFIX}*"
 
     @property
     def queue_name(self) -> str:

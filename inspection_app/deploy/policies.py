@@ -14,11 +14,15 @@ def _statement(sid: str, actions: list[str], resources: list[str], **extra) -> d
 
 
 def _model_statements(names: Names) -> list[dict]:
-    """The classify function's rights on its model: the SageMaker endpoint, or the Rekognition model version.
+    """The classify function's rights on its model: the SageMaker endpoint (and storing its heat maps), or the
+    Rekognition model version.
 
     Rekognition reads the upload itself with the caller's rights: ReadUploads (above) covers that."""
     if not names.project_version_arn:
-        return [_statement("InvokeModelEndpoint", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn])]
+        return [_statement("InvokeModelEndpoint", ["sagemaker:InvokeEndpoint"], [names.endpoint_arn]),
+                # The photo + heat-map overlay, outside the upload prefix (no notification fires for it); a
+                # Rekognition model gives no map.
+                _statement("StoreHeatmaps", ["s3:PutObject"], [names.heatmaps_arn])]
     statements = [_statement("AskModelVersion", ["rekognition:DetectCustomLabels"], [names.project_version_arn])]
     if names.project_arn:  # a stopped version is then told apart from a starting one
         statements.append(_statement("ReadModelVersionStatus", ["rekognition:DescribeProjectVersions"],
@@ -69,8 +73,8 @@ def function_policies(names: Names) -> dict[str, dict]:
             _statement("MarkReinspected", ["dynamodb:UpdateItem"], [names.table_arn]),
             # A human `defective` raises the usual defect alert.
             _statement("AlertReviewedDefects", ["sns:Publish"], [names.topic_arn]),
-            # GET /inspections/{id}/image: a short-lived URL of the photo, signed with this role.
-            _statement("ShowPhotos", ["s3:GetObject", "s3:GetObjectVersion"], [names.uploads_arn]),
+            # GET /inspections/{id}/image: a short-lived URL of the photo (or its heat map), signed with this role.
+            _statement("ShowPhotos", ["s3:GetObject", "s3:GetObjectVersion"], [names.uploads_arn, names.heatmaps_arn]),
             _statement("StartReinspections", ["states:StartExecution"], [names.state_machine_arn]),
         ],
     }

@@ -40,7 +40,8 @@ EVERY_FUNCTION_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents",
 EXPECTED_ACTIONS = {
     "start_inspections": {"states:StartExecution", "sqs:ReceiveMessage", "sqs:DeleteMessage",
                           "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"},
-    "classify_image": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "sagemaker:InvokeEndpoint"},
+    "classify_image": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "sagemaker:InvokeEndpoint",
+                       "s3:PutObject"},  # the heat-map overlay (chalicelib/heatmaps.py)
     "record_verdict": {"dynamodb:PutItem", "dynamodb:GetItem"},
     "api_handler": {"s3:PutObject", "dynamodb:Query", "dynamodb:UpdateItem", "states:StartExecution",
                     # the review routes: find one inspection, show its photo, alert a defect a person found
@@ -130,6 +131,19 @@ def test_function_policies_name_this_stage_resources_only():
         "*",  # X-Ray only
     }
     assert "arn:aws:logs:eu-central-1:123456789012:log-group:/aws/lambda/quality-inspection-dev:*" in resources["api_handler"]
+
+
+def test_heat_maps_are_written_by_classify_only_outside_the_upload_prefix_and_shown_by_the_api():
+    documents = function_policies(NAMES)
+    bucket = "arn:aws:s3:::quality-inspection-dev-123456789012-eu-central-1"
+
+    def resources_of(handler, action):
+        return {r for s in allow_statements(documents[handler]) if action in _as_list(s["Action"])
+                for r in _as_list(s["Resource"])}
+
+    # A put under uploads/ would start an inspection of the overlay: the classify function may not.
+    assert resources_of("classify_image", "s3:PutObject") == {f"{bucket}/heatmaps/*"}
+    assert resources_of("api_handler", "s3:GetObject") == {f"{bucket}/uploads/*", f"{bucket}/heatmaps/*"}
 
 
 def test_policy_files_are_written_per_function(tmp_path):
