@@ -16,6 +16,7 @@ from .model_commands import add_model_commands
 from .review_commands import add_review_commands
 from .sagemaker_commands import add_sagemaker_commands
 from .stack_commands import add_stack_commands
+from .watch_commands import add_watch_commands
 
 NO_CREDENTIALS = ("no AWS credentials found: run `aws configure` (or `aws sso login`), choose a profile with "
                   "--profile or AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(commands)
     add_inspection_commands(commands)
     add_review_commands(commands)
+    add_watch_commands(commands)
     add_deploy_commands(commands)
     add_sagemaker_commands(commands)
     add_cost_commands(commands)
