@@ -1,6 +1,7 @@
 """A client of the REST API: request a pre-signed POST, upload, wait for the stored verdict."""
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -8,9 +9,12 @@ from pathlib import Path
 from typing import Iterator
 
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 from chalicelib.result_wait import MAX_WAIT_SECONDS
 
+from .aws_session import aws_session
 from .errors import InputError, UserError
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".tif": "image/tiff",
@@ -47,16 +51,72 @@ def image_files(paths: list[Path]) -> list[Path]:
     return files
 
 
+# How the client proves who it is: an API key (x-api-key), or a SigV4 signature on a stage deployed with
+# API_AUTH=iam (chalicelib/settings.py).
+AUTH_MODES = ("api_key", "iam")
+_API_GATEWAY_HOST = re.compile(r"[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?")
+
+
+class SigV4Signer(requests.auth.AuthBase):
+    """Signs each request to the API with AWS Signature Version 4 for API Gateway (service `execute-api`), as
+    IAM authorization checks it: method, path, query, the headers sent and a hash of the body. Credentials are
+    read at each request, so refreshed ones (a role's) are used."""
+
+    def __init__(self, credentials, region: str):
+        self._credentials, self._region = credentials, region
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
+        signed = AWSRequest(method=request.method, url=request.url, data=body or b"",
+                            headers={name: value for name, value in request.headers.items()
+                                     if name.lower() in ("content-type", "x-api-key")})
+        credentials = self._credentials.get_frozen_credentials() if hasattr(
+            self._credentials, "get_frozen_credentials") else self._credentials
+        SigV4Auth(credentials, "execute-api", self._region).add_auth(signed)
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-SHA256"):
+            if name in signed.headers:
+                request.headers[name] = signed.headers[name]
+        return request
+
+
+def api_region(base_url: str) -> str | None:
+    """The region in an API Gateway URL (https://ID.execute-api.REGION.amazonaws.com/STAGE), else None."""
+    host = requests.utils.urlparse(base_url).hostname or ""
+    match = _API_GATEWAY_HOST.fullmatch(host)
+    return match.group(1) if match else None
+
+
+def sigv4_signer(base_url: str, session=None) -> SigV4Signer:
+    """A signer with the AWS credentials of `session` (default: the standard chain: environment, profile, role),
+    in the API's region (from its URL, else the session's); UserError when there are none."""
+    session = session or aws_session(required_region=False)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise UserError("--auth iam signs requests with AWS credentials, and none were found: set AWS_PROFILE, "
+                        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role provides them.")
+    region = api_region(base_url) or session.region_name
+    if not region:
+        raise UserError(f"--auth iam needs the API's region, which {base_url} does not name: set AWS_REGION.")
+    return SigV4Signer(credentials, region)
+
+
 # Answers worth asking again after a pause: throttling (API Gateway usage plans) and server hiccups.
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class ApiClient:
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 30):
+    def __init__(self, base_url: str, *, api_key: str | None = None, auth: str = "api_key", session=None,
+                 timeout: float = 30):
+        """`auth`: "api_key" (send `api_key`, if any, as x-api-key) or "iam" (sign every request to the API with
+        SigV4, with the credentials of the boto3 `session`, default the standard chain)."""
+        if auth not in AUTH_MODES:
+            raise InputError(f"auth {auth!r} must be one of {', '.join(AUTH_MODES)}")
         self._base = base_url.rstrip("/")
         self._http = requests.Session()
         if api_key:  # API Gateway's usage-plan key; sent to the API only, never to S3
             self._http.headers["x-api-key"] = api_key
+        if auth == "iam":  # signs what goes through self._http: the API's requests, not the S3 uploads
+            self._http.auth = sigv4_signer(self._base, session)
         self._timeout = timeout
 
     def _call(self, method: str, path: str, **kwargs) -> dict:

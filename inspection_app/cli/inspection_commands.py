@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ..client import CONTENT_TYPES, ApiClient, image_files
+from ..client import AUTH_MODES, CONTENT_TYPES, ApiClient, image_files
 from ..errors import InputError
 from ..inspections import inspect_files, verdict_table
 from ..local_pipeline import load_predictor, running_stack
@@ -21,7 +21,7 @@ def cmd_inspect(args) -> int:
         raise InputError(f"no {', '.join(CONTENT_TYPES)} files under the given paths")
 
     def run(api_url: str) -> list[dict]:
-        client = ApiClient(api_url, api_key=args.api_key)
+        client = api_client(args, api_url)
         reports = inspect_files(client, files, concurrency=args.concurrency, timeout=args.timeout)
         if args.json:
             return [_print_json_line(item) for item in reports]
@@ -43,12 +43,12 @@ def _print_json_line(item: dict) -> dict:
 
 
 def cmd_results(args) -> int:
-    print(json.dumps(ApiClient(args.api, api_key=args.api_key).results(args.product_id), indent=2))
+    print(json.dumps(api_client(args).results(args.product_id), indent=2))
     return 0
 
 
 def cmd_reinspect(args) -> int:
-    answer = ApiClient(args.api, api_key=args.api_key).reinspect(args.verdict, args.since, args.product_id)
+    answer = api_client(args).reinspect(args.verdict, args.since, args.product_id)
     for item in answer["started"]:
         print(f"reinspecting {item['product_id']}  {item['key']}  ({item['reinspection_of']} -> {item['inspection_id']})")
     print(f"{answer['count']} photo(s) with verdict {answer['verdict']} since {answer['since']} sent for reinspection.")
@@ -56,8 +56,17 @@ def cmd_reinspect(args) -> int:
 
 
 def _api_key_option(parser: argparse.ArgumentParser) -> None:
+    """--api-key and --auth: how a command proves who it is to a deployed API (`api_client`)."""
     parser.add_argument("--api-key", default=os.environ.get("INSPECTION_API_KEY"),
                         help="API key of a deployed API (default: $INSPECTION_API_KEY; the local stack needs none)")
+    parser.add_argument("--auth", choices=AUTH_MODES, default=os.environ.get("INSPECTION_API_AUTH") or "api_key",
+                        help="api_key (default; $INSPECTION_API_AUTH) or iam: sign requests with SigV4 using your AWS "
+                             "credentials (AWS_PROFILE, environment, role), for a stage deployed with --auth iam")
+
+
+def api_client(args, api_url: str | None = None) -> ApiClient:
+    """The API client the command's --api, --api-key and --auth describe."""
+    return ApiClient(api_url or args.api, api_key=args.api_key, auth=args.auth)
 
 
 def add_inspection_commands(commands) -> None:
