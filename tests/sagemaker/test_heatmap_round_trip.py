@@ -1,0 +1,101 @@
+"""The heat map's round trip: the same numbers (within 1e-4) from the ONNX graph, from the embedded stack's model
+endpoint read by the classify step's adapter (CustomAttributes heatmap=true), and from the SageMaker handler
+(`inference.py`); and the built-in algorithm's contract (a bare list) wherever no map is asked for."""
+import io
+import json
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image
+
+from chalicelib.endpoint import SageMakerEndpoint
+from inspection_app.stack.model_server import LocalModelEndpoint
+from training.predictor import OnnxPredictor
+from training.sagemaker import inference
+
+from sagemaker_helpers import TINY_INPUT_SIZE
+
+ENDPOINT_NAME = "defect-model"
+TOLERANCE = 1e-4
+
+
+def _encode(image: Image.Image, image_format: str, **options) -> bytes:
+    body = io.BytesIO()
+    image.save(body, format=image_format, **options)
+    return body.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bodies(synthetic_image):
+    rng = np.random.default_rng(21)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees to display
+    return [
+        _encode(synthetic_image(rng, defective=True, size=(120, 120)), "PNG"),
+        _encode(synthetic_image(rng, defective=False, size=(150, 70)), "JPEG", quality=85),
+        _encode(synthetic_image(rng, defective=True, size=(100, 60)), "JPEG", exif=exif),
+    ]
+
+
+class _Context:
+    """What the SageMaker inference toolkit hands a handler that takes `context`: the request's headers."""
+
+    def __init__(self, headers: dict):
+        self.request_processor = [self]
+        self._headers = headers
+
+    def get_request_properties(self) -> dict:
+        return self._headers
+
+
+def _handler_answer(model, body: bytes, context) -> object:
+    prediction = inference.predict_fn(inference.input_fn(body, "application/x-image"), model, context)
+    text, content_type = inference.output_fn(prediction, "application/json")
+    assert content_type == "application/json"
+    return json.loads(text)
+
+
+def test_given_a_trained_model_then_onnx_the_local_endpoint_and_inference_py_give_the_same_map(tiny_model_dir, bodies):
+    predictor = OnnxPredictor(tiny_model_dir)
+    assert predictor.has_heatmap
+    model = inference.model_fn(tiny_model_dir)
+    server = LocalModelEndpoint(OnnxPredictor(tiny_model_dir), ENDPOINT_NAME).start()
+    try:
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=server.url, region_name="eu-west-1",
+                               aws_access_key_id="x", aws_secret_access_key="x")
+        endpoint = SageMakerEndpoint(runtime, ENDPOINT_NAME, 2)
+        for body in bodies:
+            # WHEN the graph, the stack's endpoint (as the classify step asks it) and the handler answer one photo
+            probabilities, heatmap = predictor.predict_with_heatmap(body)
+            served = endpoint.predict(body, "application/x-image")
+            handled = _handler_answer(model, body, _Context({"X-Amzn-SageMaker-Custom-Attributes": "heatmap=true"}))
+            # THEN one grid per 32 px of input, and the same numbers everywhere
+            grid = (TINY_INPUT_SIZE // 32, TINY_INPUT_SIZE // 32)
+            assert np.shape(heatmap) == np.shape(served.heatmap) == np.shape(handled["heatmap"]) == grid
+            np.testing.assert_allclose(served.heatmap, heatmap, atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(handled["heatmap"], heatmap, atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(served.probabilities, probabilities, atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(handled["probabilities"], probabilities, atol=TOLERANCE, rtol=0)
+            # and the map is the class-activation map: its mean is the image's log-odds of `defective`
+            assert np.mean(heatmap) == pytest.approx(np.log(probabilities[1] / probabilities[0]), abs=TOLERANCE)
+            # without the attribute, both answer the built-in algorithm's bare list, with the same probabilities
+            bare = json.loads(runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, ContentType="application/x-image",
+                                                      Accept="application/json", Body=body)["Body"].read())
+            np.testing.assert_allclose(bare, probabilities, atol=TOLERANCE, rtol=0)
+            np.testing.assert_allclose(_handler_answer(model, body, None), probabilities, atol=TOLERANCE, rtol=0)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-amzn-sagemaker-custom-attributes": "model_id=x"},
+                                     {"X-Amzn-SageMaker-Custom-Attributes": "heatmap=false"}])
+def test_given_no_heatmap_attribute_then_the_handler_answers_the_bare_list(tiny_model_dir, bodies, headers):
+    model = inference.model_fn(tiny_model_dir)
+    assert isinstance(_handler_answer(model, bodies[0], _Context(headers)), list)
+
+
+def test_given_the_attribute_among_others_in_any_header_case_then_the_handler_answers_the_map(tiny_model_dir, bodies):
+    model = inference.model_fn(tiny_model_dir)
+    answer = _handler_answer(model, bodies[0], _Context({"x-amzn-sagemaker-custom-attributes": b"trace=1, heatmap=true"}))
+    assert set(answer) == {"probabilities", "heatmap"}
