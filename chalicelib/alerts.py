@@ -80,12 +80,26 @@ def defect_alert(record: dict) -> dict:
             *_photo_lines(record),
             f"Confidence: {confidence:.4f}",
             f"Model: {record['model_id']}",
+            *_heatmap_lines(record),
             f"Inspection: {record['inspection_id']}",
             f"Uploaded at: {record['uploaded_at']}",
         ]
     )
     return _structured("defect_detected", DEFECTIVE, record, _subject(f"Defect detected: {record['product_id']}"),
-                       message)
+                       message, **_heatmap_facts(record))
+
+
+def _heatmap_lines(record: dict) -> list[str]:
+    """Where the photo + heat-map overlay lies (docs/heatmaps.md), when the model gave a map."""
+    if not record.get("heatmap_key"):
+        return []
+    return [f"Heat map: s3://{record['bucket']}/{record['heatmap_key']}",
+            f"  (a 5-minute link: GET /inspections/{record['inspection_id']}/image?kind=heatmap)"]
+
+
+def _heatmap_facts(record: dict) -> dict:
+    key = record.get("heatmap_key")
+    return {"heatmap_key": key, "heatmap_s3_url": f"s3://{record['bucket']}/{key}" if key else None}
 
 
 def not_inspected_alert(record: dict) -> dict:

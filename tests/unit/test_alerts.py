@@ -136,3 +136,19 @@ def test_given_a_review_confirming_a_defect_when_alerted_then_the_body_carries_t
     body = alert["body"]
     assert (body["alert"], body["verdict"], body["model_verdict"]) == ("defect_confirmed_by_review", "defective", "needs_review")
     assert (body["reviewed_by"], body["review_note"], body["confidence"]) == ("Ana QA", None, 0.61)
+
+
+def test_given_a_defect_with_a_heat_map_when_alerted_then_text_and_body_link_the_overlay():
+    key = "heatmaps/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg.PCB-0042-4f1c.png"
+    alert = defect_alert(stored(heatmap_key=key))
+    assert f"Heat map: s3://quality-inspection-test-uploads/{key}" in alert["message"]
+    assert "image?kind=heatmap" in alert["message"]
+    assert alert["body"]["heatmap_key"] == key
+    assert alert["body"]["heatmap_s3_url"] == f"s3://quality-inspection-test-uploads/{key}"
+    assert json.loads(json.loads(alert["sns_message"])["sqs"])["heatmap_key"] == key
+
+
+def test_given_a_defect_without_a_heat_map_when_alerted_then_no_heat_map_line_and_null_fields():
+    alert = defect_alert(stored())
+    assert "Heat map" not in alert["message"]
+    assert alert["body"]["heatmap_key"] is None and alert["body"]["heatmap_s3_url"] is None
