@@ -1,5 +1,5 @@
 "use strict";
-// The operators' web app: Inspect, Product, Review. Talks to the API it is served by (same origin).
+// The operators' web app: Inspect, Line, Product, Review. Talks to the API it is served by (same origin).
 // The API key lives in this tab's sessionStorage only and goes out as x-api-key.
 (function () {
   const BASE = location.origin + location.pathname.replace(/[^/]*$/, "");
@@ -81,7 +81,7 @@
   $("key-button").addEventListener("click", () => { $("reviewer").value = sessionStorage.getItem("reviewer") || ""; askForKey(); });
 
   // ---- tabs --------------------------------------------------------------------------------------------
-  const TABS = ["inspect", "product", "review"];
+  const TABS = ["inspect", "line", "product", "review"];
   function show(tab) {
     tab = TABS.includes(tab) ? tab : "inspect";
     pendingTab = tab;
@@ -90,6 +90,8 @@
     document.querySelectorAll(".tab").forEach((t) => { t.hidden = t.id !== `tab-${tab}`; });
     if (location.hash !== `#${tab}`) history.replaceState(null, "", `#${tab}`);
     if (tab === "review") loadQueue(true);
+    clearInterval(lineTimer);
+    if (tab === "line") { loadLine(); lineTimer = setInterval(loadLine, LINE_REFRESH_MS); }
   }
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
 
@@ -241,6 +243,112 @@
   }
   $("review-refresh").addEventListener("click", () => loadQueue(true));
   $("review-more").addEventListener("click", () => loadQueue(false));
+
+  // ---- Line ----------------------------------------------------------------------------------------------
+  // The last 24 hours from GET /inspections (one listing per model verdict, newest first), counted by the
+  // verdict clients see (a reviewed result counts with the human one).
+  const VERDICTS = ["defective", "needs_review", "error", "rejected", "defect_free"];
+  const LINE_REFRESH_MS = 10000, LINE_PAGES = 5, HOUR = 3600000;
+  let lineTimer;
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    Object.entries(attrs).forEach(([name, value]) => node.setAttribute(name, value));
+    children.forEach((child) => node.append(child));
+    return node;
+  }
+  async function lastDay(verdict, since) {
+    const items = [];
+    let next = null;
+    for (let page = 0; page < LINE_PAGES; page++) {
+      const answer = await api(`inspections?verdict=${verdict}&since=${encodeURIComponent(since)}&limit=100` +
+        (next ? `&next=${encodeURIComponent(next)}` : ""));
+      items.push(...answer.body.items);
+      next = answer.body.next;
+      if (!next) break;
+    }
+    return items;
+  }
+  function summary(items, prefix) {
+    const counts = Object.fromEntries(VERDICTS.map((v) => [v, 0]));
+    items.forEach((item) => { counts[item.verdict] = (counts[item.verdict] || 0) + 1; });
+    $(`${prefix}-total`).textContent = String(items.length);
+    $(`${prefix}-rate`).textContent = items.length
+      ? `${(100 * counts.defective / items.length).toFixed(1)} % defective` : "no inspections";
+    $(`${prefix}-counts`).replaceChildren(...VERDICTS.filter((v) => counts[v]).map((v) =>
+      el("span", { class: `tally v-${v}`, "data-verdict": v }, `${LABELS[v]} ${counts[v]}`)));
+  }
+  function chart(items, now) {
+    const width = 960, height = 220, left = 36, bottom = 24, top = 8, hours = 24;
+    const start = Math.floor(now / HOUR) * HOUR - (hours - 1) * HOUR;  // the current hour is the last bar
+    const buckets = Array.from({ length: hours }, () => Object.fromEntries(VERDICTS.map((v) => [v, 0])));
+    items.forEach((item) => {
+      const index = Math.floor((Date.parse(item.uploaded_at) - start) / HOUR);
+      if (index >= 0 && index < hours) buckets[index][item.verdict] = (buckets[index][item.verdict] || 0) + 1;
+    });
+    const most = Math.max(1, ...buckets.map((b) => VERDICTS.reduce((sum, v) => sum + b[v], 0)));
+    const scale = (height - top - bottom) / most, step = (width - left) / hours, bar = step * 0.72;
+    const graph = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "bars",
+      "aria-label": `Inspections per hour over the last 24 hours, at most ${most} in one hour` });
+    [0, most].forEach((value) => {
+      const y = height - bottom - value * scale;
+      graph.append(svg("line", { x1: left, x2: width, y1: y, y2: y, class: "grid" }),
+                   svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "axis" }, String(value)));
+    });
+    buckets.forEach((bucket, i) => {
+      let y = height - bottom;
+      const x = left + i * step + (step - bar) / 2;
+      VERDICTS.forEach((v) => {
+        if (!bucket[v]) return;
+        const h = bucket[v] * scale;
+        y -= h;
+        graph.append(svg("rect", { x, y, width: bar, height: h, class: `bar b-${v}`, "data-verdict": v, "data-hour": i },
+          svg("title", {}, `${new Date(start + i * HOUR).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: ${bucket[v]} ${LABELS[v].toLowerCase()}`)));
+      });
+      if (i % 3 === 2 || i === hours - 1) {
+        const last = i === hours - 1;  // the last label ends at the bar's right edge: never cut off
+        graph.append(svg("text", { x: last ? x + bar : x + bar / 2, y: height - 6, "text-anchor": last ? "end" : "middle", class: "axis" },
+          new Date(start + i * HOUR).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+      }
+    });
+    const legend = el("div", { class: "legend" }, ...VERDICTS.map((v) => el("span", { class: `key b-${v}` }, LABELS[v])));
+    $("line-chart").replaceChildren(graph, legend);
+  }
+  function thumb(item) {
+    const card = el("figure", { class: `thumb t-${item.verdict}`, "data-inspection": item.inspection_id },
+      photoElement(item.inspection_id, `Photo of ${item.product_id}`),
+      el("figcaption", {}, el("span", { class: "product" }, item.product_id), badge(item.verdict),
+        el("span", { class: "meta" }, `${new Date(item.uploaded_at).toLocaleTimeString()} · ${percent(item.confidence)}`)));
+    card.addEventListener("click", () => { $("product-id").value = item.product_id; show("product"); loadProduct(item.product_id); });
+    return card;
+  }
+  let lineLoading = false, latestShown = null;
+  async function loadLine() {
+    if (lineLoading) return;
+    lineLoading = true;
+    const now = Date.now();
+    try {
+      const since = new Date(now - 24 * HOUR).toISOString();
+      const lists = await Promise.all(VERDICTS.map((v) => lastDay(v, since)));
+      const items = lists.flat().sort((a, b) => (a.uploaded_at < b.uploaded_at ? 1 : -1));
+      summary(items.filter((item) => Date.parse(item.uploaded_at) >= now - HOUR), "line-hour");
+      summary(items, "line-day");
+      chart(items, now);
+      const latest = items.slice(0, 24);
+      const signature = latest.map((item) => `${item.inspection_id}:${item.verdict}`).join();
+      if (signature !== latestShown || !latest.length) {  // redrawn only when something changed: no flicker
+        latestShown = signature;
+        $("line-latest").replaceChildren(...(latest.length ? latest.map(thumb)
+          : [el("div", { class: "empty" }, "No inspections in the last 24 hours.")]));
+      }
+      status("line-status", `Updated ${new Date(now).toLocaleTimeString()}.`);
+    } catch (error) {
+      status("line-status", error.message, true);
+    } finally {
+      lineLoading = false;
+    }
+  }
+  $("line-refresh").addEventListener("click", loadLine);
 
   show(location.hash.slice(1));
 })();

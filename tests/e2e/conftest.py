@@ -175,7 +175,12 @@ def read_alerts(stack: RunningStack, queue_url: str, wait_seconds: float = 3) ->
 def store_needs_review(stack, product_id: str, seed: int = 3) -> dict:
     """A photo the model was unsure about: stored beside the pipeline (outside uploads/, so not inspected
     again) with a needs_review result, as the record task stores one."""
-    photo = jpeg_bytes(synthetic_photo(np.random.default_rng(seed), defective=True, size=240))
+    return store_result(stack, product_id, "needs_review", seed)
+
+
+def store_result(stack, product_id: str, verdict: str, seed: int = 3) -> dict:
+    """A photo stored beside the pipeline with a result of `verdict`, uploaded now."""
+    photo = jpeg_bytes(synthetic_photo(np.random.default_rng(seed), defective=verdict != "defect_free", size=240))
     key = f"review-fixtures/{product_id}.jpg"
     stack.client("s3").put_object(Bucket=stack.info["upload_bucket"], Key=key, Body=photo, ContentType="image/jpeg")
     uploaded_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -183,7 +188,7 @@ def store_needs_review(stack, product_id: str, seed: int = 3) -> dict:
     record = {
         "product_id": product_id, "inspection_key": inspection_key(uploaded_at, inspection_id),
         "inspection_id": inspection_id, "capture_id": product_id, "bucket": stack.info["upload_bucket"], "key": key,
-        "uploaded_at": uploaded_at, "inspected_at": uploaded_at, "threshold": 0.75, "verdict": "needs_review",
+        "uploaded_at": uploaded_at, "inspected_at": uploaded_at, "threshold": 0.75, "verdict": verdict,
         "label": "defective", "confidence": 0.58, "probabilities": {"defect_free": 0.42, "defective": 0.58},
         "model_id": stack.info["model_id"], "image": {"format": "JPEG", "width": 240, "height": 240},
     }

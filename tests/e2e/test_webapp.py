@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import PROJECT_DIR, jpeg_bytes, read_alerts, store_needs_review, synthetic_photo
+from conftest import PROJECT_DIR, jpeg_bytes, read_alerts, store_needs_review, store_result, synthetic_photo
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +127,40 @@ def test_given_a_needs_review_item_when_reviewed_defective_then_the_products_ver
     # AND one defect alert went out
     subjects = [alert["Subject"] for alert in read_alerts(stack, alert_queue)]
     assert subjects.count("Defect confirmed by review: WEB-REVIEW-1") == 1, subjects
+
+
+def count(page, selector: str) -> int:
+    return int(page.inner_text(selector))
+
+
+def test_given_inspections_arriving_when_the_line_tab_is_open_then_thumbnails_counts_and_chart_follow_them(page, stack):
+    # GIVEN a defective and a defect-free part inspected just now
+    defective = store_result(stack, "LINE-0001", "defective", seed=31)
+    store_result(stack, "LINE-0002", "defect_free", seed=32)
+    # WHEN the Line tab opens
+    page.click(".tabs button[data-tab=line]")
+    card = page.locator(f"figure.thumb[data-inspection='{defective['inspection_id']}']")
+    card.wait_for()
+    # THEN the newest inspections show as thumbnails coloured by verdict, with their photos
+    assert "t-defective" in card.get_attribute("class") and "LINE-0001" in card.inner_text()
+    wait_until(page, f"document.querySelector(\"figure[data-inspection='{defective['inspection_id']}'] img\").naturalWidth > 0")
+    # AND the counts of the last hour and day agree with each other and with the API, defect rate included
+    listed = {v: len(requests.get(f"{stack.api_url}/inspections", params={"verdict": v, "limit": 100},
+                                  headers={"x-api-key": "k"}, timeout=10).json()["items"])
+              for v in ("defective", "defect_free", "needs_review", "rejected", "error")}
+    hour, day = count(page, "#line-hour-total"), count(page, "#line-day-total")
+    assert 2 <= hour <= day == sum(listed.values()), (hour, day, listed)
+    assert page.inner_text("#line-day-rate").endswith("% defective")
+    # AND the chart's bars add up to the day's count, the last bar (this hour) holding the new ones
+    bars = page.evaluate("[...document.querySelectorAll('#line-chart rect.bar')].map(r => [r.dataset.verdict, +r.dataset.hour, r.getAttribute('height')])")
+    assert {verdict for verdict, hour_index, _ in bars if hour_index == 23} >= {"defective", "defect_free"}
+    assert page.locator("#line-chart svg title").count() == len(bars) > 0
+    shoot(page, "line")
+    # WHEN another part is inspected while the tab stays open
+    arriving = store_result(stack, "LINE-0003", "needs_review", seed=33)
+    # THEN it appears first, without a reload, and the hour's count grows
+    wait_until(page, f"document.querySelector('#line-latest figure')?.dataset.inspection === '{arriving['inspection_id']}'",
+               seconds=25)
+    assert count(page, "#line-hour-total") == hour + 1
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    shoot(page, "line-phone")
