@@ -78,6 +78,8 @@ def evaluate(dataset_dir, model_dir, *, target_recall: float = DEFAULT_TARGET_RE
         from training.report import write_report as write  # noqa: PLC0415 - matplotlib only when reporting
 
         mistakes = [(paths[i], dataset.classes[labels[i]], float(scores[i]))
-                    for i in np.flatnonzero(probabilities.argmax(axis=1) != labels)]
-        metrics["report"] = str(write(model_dir / "evaluation", metrics, scores, labels, mistakes[:GALLERY_SIZE]))
+                    for i in np.flatnonzero(probabilities.argmax(axis=1) != labels)][:GALLERY_SIZE]
+        # Each shown with the model's heat map over it, where the model has one (docs/heatmaps.md).
+        mistakes = [(*mistake, predictor.predict_with_heatmap(mistake[0].read_bytes())[1]) for mistake in mistakes]
+        metrics["report"] = str(write(model_dir / "evaluation", metrics, scores, labels, mistakes))
     return metrics

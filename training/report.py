@@ -1,6 +1,7 @@
 """The evaluation report: Markdown with PNG plots (ROC, precision-recall, confusion matrix, mistakes)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -8,7 +9,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from chalicelib.heatmaps import render_overlay  # noqa: E402
 from chalicelib.imaging import open_rgb  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from training.metrics import precision_recall_points, roc_points  # noqa: E402
 
@@ -64,8 +67,10 @@ def _gallery(out: Path, mistakes) -> str | None:
     figure, grid = plt.subplots(rows, columns, figsize=(columns * 2.2, rows * 2.5), squeeze=False)
     for axes in grid.flat:
         axes.axis("off")
-    for axes, (path, truth, score) in zip(grid.flat, mistakes):
-        axes.imshow(open_rgb(Path(path).read_bytes()))  # as the model saw it: 16-bit scaled, upright
+    for axes, (path, truth, score, heatmap) in zip(grid.flat, mistakes):
+        photo = open_rgb(Path(path).read_bytes())  # as the model saw it: 16-bit scaled, upright
+        # With the model's heat map over it (red where it saw a defect), as the pipeline stores it.
+        axes.imshow(Image.open(io.BytesIO(render_overlay(photo, heatmap, max_side=300))) if heatmap else photo)
         axes.set_title(f"{Path(path).name}\ntrue {truth}, p(def) {score:.2f}", fontsize=8)
     return _save(figure, out / "misclassified.png")
 
@@ -105,7 +110,9 @@ def write_report(out: Path, metrics: dict, scores, labels, mistakes) -> Path:
     lines += [f"![{name}]({name})" for name in plots]
     gallery = _gallery(out, mistakes)
     if gallery:
-        lines += ["", f"## Misclassified images (first {len(mistakes)})", "", f"![misclassified]({gallery})"]
+        lines += ["", f"## Misclassified images (first {len(mistakes)})", "",
+                  "Each with the model's heat map of `defective` over it where the model gives one: red where it "
+                  "saw a defect, the plain photo where it saw none.", "", f"![misclassified]({gallery})"]
     else:
         lines += ["", "No misclassified images."]
     report = out / "report.md"

@@ -125,3 +125,13 @@ def test_given_a_map_that_speaks_against_a_defect_then_the_overlay_is_the_photo(
     upright = _photo(200, 100, (0, 0))
     overlay = Image.open(io.BytesIO(render_overlay(upright, [[-30.0] * GRID] * GRID))).convert("RGB")
     assert np.abs(np.asarray(overlay, dtype=int) - np.asarray(upright, dtype=int)).max() <= 1
+
+
+def test_given_mistakes_then_the_evaluation_gallery_shows_them_with_their_maps(model_dir, tmp_path, write_dataset):
+    from training.evaluate import evaluate  # noqa: PLC0415 - matplotlib only here
+
+    metrics = evaluate(write_dataset(tmp_path / "dataset", per_class=4), model_dir, split="all")
+    report = (model_dir / "evaluation" / "report.md").read_text()
+    assert metrics["report"].endswith("report.md") and "misclassified.png" in report
+    assert "heat map of `defective` over it" in report
+    assert (model_dir / "evaluation" / "misclassified.png").stat().st_size > 0
