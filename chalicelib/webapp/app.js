@@ -50,16 +50,23 @@
     return { status: response.status, body };
   }
   const imageUrls = new Map();
-  async function photo(inspectionId) {
-    if (!imageUrls.has(inspectionId)) {
-      imageUrls.set(inspectionId, api(`inspections/${encodeURIComponent(inspectionId)}/image`).then((a) => a.body.url));
+  async function photo(inspectionId, query = "") {
+    if (!imageUrls.has(inspectionId + query)) {
+      imageUrls.set(inspectionId + query,
+        api(`inspections/${encodeURIComponent(inspectionId)}/image${query}`).then((a) => a.body.url));
     }
-    return imageUrls.get(inspectionId);
+    return imageUrls.get(inspectionId + query);
   }
-  function photoElement(inspectionId, alt, fallback) {
+  function photoElement(inspectionId, alt, fallback, query = "") {
     const img = el("img", { class: "photo", alt, src: fallback });
-    if (inspectionId) photo(inspectionId).then((url) => { img.src = url; }).catch(() => {});
+    if (inspectionId) photo(inspectionId, query).then((url) => { img.src = url; }).catch(() => {});
     return img;
+  }
+  // The photo with the model's heat map over it (docs/heatmaps.md), where the result has one.
+  function heatmapElement(item) {
+    return item.heatmap_key
+      ? photoElement(item.inspection_id, `Heat map of ${item.product_id}: red where the model saw a defect`, undefined, "?kind=heatmap")
+      : null;
   }
 
   // ---- the key -----------------------------------------------------------------------------------------
@@ -116,6 +123,8 @@
     fact("Inspection", result.inspection_id);
     node.append(photoElement(result.inspection_id, `Photo of ${result.product_id}`, localPhoto),
                 el("div", {}, el("div", { class: "muted" }, "Verdict"), badge(result.verdict, true), facts));
+    const heatmap = heatmapElement(result);
+    if (heatmap) node.append(heatmap);
     node.hidden = false;
   }
 
@@ -231,6 +240,7 @@
       : `Model: ${LABELS[item.label] || item.label || "?"} at ${percent(item.confidence)}`;
     card.append(
       photoElement(item.inspection_id, `Photo of ${item.product_id}`),
+      ...[heatmapElement(item)].filter(Boolean),
       el("div", { class: "body" },
         el("div", { class: "head" }, el("span", { class: "product" }, item.product_id), badge(item.verdict)),
         el("div", { class: "meta" }, when(item.uploaded_at)),
