@@ -178,10 +178,9 @@ def list_inspections():
 def review_inspection(inspection_id):
     _authorize("review")
     settings = Settings.from_env()
-    api_key_id = (app.current_request.context.get("identity") or {}).get("apiKeyId")
     answer = _review_errors(lambda: review.review(inspection_id, _json_request(), _results_store(settings),
                                                   review.AlertTopic(clients.sns), settings.alert_topic_arn,
-                                                  api_key_id=api_key_id))
+                                                  caller=access.caller_identity(app.current_request.context)))
     if isinstance(answer, dict):
         log("inspection reviewed", inspection_id=inspection_id, verdict=answer["verdict"],
             model_verdict=answer["model_verdict"])

@@ -119,9 +119,14 @@ def read_review(body) -> tuple[str, str | None, str | None]:
     return verdict, _text(body, "note", MAX_NOTE_CHARACTERS), _text(body, "reviewer", MAX_REVIEWER_CHARACTERS)
 
 
-def reviewer_of(reviewer: str | None, api_key_id: str | None) -> str:
-    """Who reviewed: the name the reviewer gave, else the API key the request came with (until sign-in exists)."""
-    return reviewer or (f"API key {api_key_id}" if api_key_id else "anonymous")
+def reviewer_of(reviewer: str | None, caller: str | None) -> str:
+    """Who reviewed: the name the reviewer gave, else the caller API Gateway names (chalicelib.access.caller_identity:
+    the IAM ARN that signed the request, or the API key's id)."""
+    if reviewer:
+        return reviewer
+    if not caller:
+        return "anonymous"
+    return caller if caller.startswith("arn:") else f"API key {caller}"
 
 
 class AlertTopic:
@@ -134,13 +139,13 @@ class AlertTopic:
         self._client.publish(**publish_parameters(topic_arn, alert))
 
 
-def review(inspection_id: str, body, store, alerts: AlertTopic, topic_arn: str, *, api_key_id: str | None = None,
+def review(inspection_id: str, body, store, alerts: AlertTopic, topic_arn: str, *, caller: str | None = None,
            now: datetime | None = None) -> dict:
     """Store a person's verdict on an inspection; alert a newly found defect once. Returns the presented result."""
     verdict, note, reviewer = read_review(body)
     record = find(store, inspection_id)
     reviewed_at = (now or datetime.now(timezone.utc)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    decision = {"reviewed_verdict": verdict, "reviewed_by": reviewer_of(reviewer, api_key_id),
+    decision = {"reviewed_verdict": verdict, "reviewed_by": reviewer_of(reviewer, caller),
                 "reviewed_at": reviewed_at, "review_note": note or ""}
     # Only a defect the model did not report raises an alert (the state machine alerted the model's own).
     alerting = verdict == DEFECTIVE and record["verdict"] != DEFECTIVE

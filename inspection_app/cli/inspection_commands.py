@@ -55,7 +55,7 @@ def cmd_reinspect(args) -> int:
     return 0
 
 
-def _api_key_option(parser: argparse.ArgumentParser) -> None:
+def api_access_options(parser: argparse.ArgumentParser) -> None:
     """--api-key and --auth: how a command proves who it is to a deployed API (`api_client`)."""
     parser.add_argument("--api-key", default=os.environ.get("INSPECTION_API_KEY"),
                         help="API key of a deployed API (default: $INSPECTION_API_KEY; the local stack needs none)")
@@ -74,7 +74,7 @@ def add_inspection_commands(commands) -> None:
     inspect.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     inspect.add_argument("--model-dir", type=Path, help="model for the embedded stack (default: the demo model)")
     inspect.add_argument("--api", help="use a running API instead of starting an embedded stack")
-    _api_key_option(inspect)
+    api_access_options(inspect)
     inspect.add_argument("--json", action="store_true", help="one JSON object per image per line")
     inspect.add_argument("--concurrency", type=int, default=4)
     inspect.add_argument("--timeout", type=float, default=120, help="seconds to wait for each result")
@@ -83,7 +83,7 @@ def add_inspection_commands(commands) -> None:
     results = commands.add_parser("results", help="the latest verdict and history of a product")
     results.add_argument("product_id")
     results.add_argument("--api", default=DEFAULT_API)
-    _api_key_option(results)
+    api_access_options(results)
     results.set_defaults(func=cmd_results)
 
     reinspect = commands.add_parser("reinspect", help="inspect again the photos whose result was error (or another verdict)")
@@ -91,5 +91,5 @@ def add_inspection_commands(commands) -> None:
     reinspect.add_argument("--since", help="only results from this ISO 8601 time on (default: the last 24 hours)")
     reinspect.add_argument("--product-id", help="only this product's results")
     reinspect.add_argument("--api", default=DEFAULT_API)
-    _api_key_option(reinspect)
+    api_access_options(reinspect)
     reinspect.set_defaults(func=cmd_reinspect)

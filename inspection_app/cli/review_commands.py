@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..client import ApiClient
 from ..review_export import CLASSES, Exported, export_reviewed
-from .inspection_commands import DEFAULT_API, _api_key_option
+from .inspection_commands import DEFAULT_API, api_access_options, api_client
 
 _WORDS = {"added": "added", "moved": "moved", "present": "already there", "duplicate": "duplicate"}
 
@@ -20,7 +19,7 @@ def _print_item(item: Exported) -> None:
 
 
 def cmd_review_export(args) -> int:
-    report = export_reviewed(ApiClient(args.api, api_key=args.api_key), args.dir, args.since, _print_item)
+    report = export_reviewed(api_client(args), args.dir, args.since, _print_item)
     added = ", ".join(f"{report.count('added', label)} {label}" for label in CLASSES)
     print(f"{report.count('added')} photo(s) added to {args.dir} ({added}), {report.count('moved')} moved, "
           f"{report.count('present')} already there, {report.count('duplicate')} duplicate(s) of photos in the "
@@ -36,5 +35,5 @@ def add_review_commands(commands) -> None:
     export.add_argument("dir", type=Path, help="the dataset folder (created, or merged into)")
     export.add_argument("--api", default=DEFAULT_API)
     export.add_argument("--since", help="only photos uploaded at this ISO 8601 time or later (default: all)")
-    _api_key_option(export)
+    api_access_options(export)
     export.set_defaults(func=cmd_review_export)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..client import ApiClient
 from ..hot_folder import HotFolder, Outcome
-from .inspection_commands import DEFAULT_API, _api_key_option
+from .inspection_commands import DEFAULT_API, api_access_options, api_client
 
 
 def _print_outcome(outcome: Outcome) -> None:
@@ -20,7 +19,7 @@ def _print_outcome(outcome: Outcome) -> None:
 
 
 def cmd_watch(args) -> int:
-    folder = HotFolder(ApiClient(args.api, api_key=args.api_key), args.dir, product_id=args.product_id,
+    folder = HotFolder(api_client(args), args.dir, product_id=args.product_id,
                        timeout=args.timeout, on_outcome=_print_outcome)
     if not args.once:
         print(f"Watching {args.dir} (every {args.interval:g} s; Ctrl-C stops, a restart resumes).", flush=True)
@@ -36,7 +35,7 @@ def add_watch_commands(commands) -> None:
         "watch", help="a hot folder: upload each finished photo in DIR once, move it to done/ or failed/, print verdicts")
     watch.add_argument("dir", type=Path, help="the folder the camera writes into")
     watch.add_argument("--api", default=DEFAULT_API)
-    _api_key_option(watch)
+    api_access_options(watch)
     watch.add_argument("--product-id", help="one product id for every file (default: each file's name without "
                                             "its extension)")
     watch.add_argument("--interval", type=float, default=2.0,

@@ -284,3 +284,15 @@ def test_given_the_web_app_when_its_page_asked_without_a_key_then_html_with_a_st
     policy = answer.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "'unsafe-inline'" not in policy
     assert webapp.page()[1] == policy
+
+
+@pytest.mark.parametrize("reviewer, caller, recorded", [
+    ("Ana QA", "arn:aws:iam::123456789012:user/ana", "Ana QA"),  # the name given wins
+    (None, "arn:aws:sts::123456789012:assumed-role/qa-lead/ana", "arn:aws:sts::123456789012:assumed-role/qa-lead/ana"),
+    (None, "k7x2abcd1e", "API key k7x2abcd1e"),
+    (None, None, "anonymous"),
+])
+def test_given_a_caller_when_a_review_names_no_reviewer_then_the_signer_or_key_is_recorded(reviewer, caller, recorded):
+    # GIVEN who API Gateway says called (an IAM stage's signer, or an API key's id) WHEN the reviewer is recorded
+    # THEN a named reviewer is kept, else the IAM identity as it is, else the key
+    assert review.reviewer_of(reviewer, caller) == recorded
