@@ -57,3 +57,23 @@ def test_redrive_with_a_ready_file_of_something_else_says_so(tmp_path, capsys):
     ready.write_text('{"aws_url": "http://127.0.0.1:9"}')
     assert main(["redrive", "--ready-file", str(ready)]) == 2
     assert "has no parked_verdict_queue_url or state_machine_arn" in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("printer", ["plain", "rich"])
+def test_given_a_reader_that_leaves_when_the_cli_prints_then_it_stops_quietly(printer):
+    # GIVEN a command printing more than a pipe holds (plain print: inspect --json; rich: tables), whose reader has
+    # left (`inspection-app ... | head` after head ended)
+    import subprocess
+    import sys
+    command = {"plain": "[print('x' * 99) for _ in range(10_000)]",
+               "rich": "[terminal.console().print('x' * 99) for _ in range(10_000)]"}[printer]
+    script = ("import sys\nfrom inspection_app import terminal\nfrom inspection_app.cli import inspection_commands, main\n"
+              f"inspection_commands.cmd_results = lambda args: {command} and 0\n"
+              "sys.exit(main(['results', 'PCB-1']))")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    # WHEN it prints THEN it ends with status 1 and says nothing: no traceback
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1, stderr
+    assert stderr == ""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                      UserError.exit_code)
     except BotoCoreError as error:  # an endpoint that cannot be reached, a profile that does not exist ...
         return _fail(f"AWS: {error}", UserError.exit_code)
+    except BrokenPipeError:  # the reader of our output left (`inspect --json ... | head`): stop quietly, as cat does
+        # Python would report the pipe again when it flushes stdout at exit; point stdout at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1  # as rich's console does when its reader leaves
 
 
 def _fail(message: str, exit_code: int) -> int:
