@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
+import requests
 from botocore.retries import standard
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
@@ -215,6 +216,8 @@ def pipeline():
         try:
             yield Pipeline(aws, faults, model, waits, boto3.session.Session())
         finally:
+            # moto's backends live as long as the process: the next module's pipeline creates the same resources.
+            requests.post(f"{aws.url}/moto-api/reset", timeout=10)
             aws.stop()
             endpoint.stop()
 
