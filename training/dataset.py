@@ -43,27 +43,35 @@ class Splits:
     test: list[Sample]
 
 
-def load_dataset(path) -> Dataset:
-    """List and check a class-folder dataset; every image is decoded once to prove it reads."""
+def load_dataset(path, *, good_only: bool = False) -> Dataset:
+    """List and check a class-folder dataset; every image is decoded once to prove it reads.
+
+    `good_only`: `defective/` may be missing (anomaly mode learns from `defect_free/` alone)."""
     root = Path(path)
     if not root.is_dir():
         raise DatasetError(f"Dataset folder {root} does not exist or is not a folder.")
     folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if good_only and tuple(folders) == CLASSES[:1]:
+        return _load_classes(root, CLASSES[:1])
     if tuple(folders) != CLASSES:
         raise DatasetError(
             f"Dataset folder {root} must contain exactly the class folders "
             f"{', '.join(CLASSES)}; found: {', '.join(folders) or 'none'}. "
             "Create the missing folders and move anything else out."
         )
+    return _load_classes(root, CLASSES)
+
+
+def _load_classes(root: Path, classes: tuple[str, ...]) -> Dataset:
     samples: list[Sample] = []
-    for index, name in enumerate(CLASSES):
+    for index, name in enumerate(classes):
         folder = root / name
         files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
         if not files:
             raise DatasetError(f"Class folder {folder} is empty; add at least a few images of that class.")
         samples.extend((file, index) for file in files)
     _check_images(root, [file for file, _ in samples])
-    counts = {name: sum(1 for _, index in samples if index == i) for i, name in enumerate(CLASSES)}
+    counts = {name: sum(1 for _, index in samples if index == i) for i, name in enumerate(classes)}
     return Dataset(root=root, classes=CLASSES, samples=samples, counts=counts)
 
 
@@ -118,3 +126,24 @@ def split_dataset(dataset: Dataset, *, seed=0, test_fraction=0.2, validation_fra
         splits.validation.extend(shuffled[n_test : n_test + n_validation])
         splits.train.extend(shuffled[n_test + n_validation :])
     return splits
+
+
+def anomaly_split(dataset: Dataset, *, seed=0, max_memory_images: int, test_fraction=0.2) -> Splits:
+    """Anomaly mode's split: train = the good photos whose patches fill the memory (at most
+    `max_memory_images`), validation = the other good photos, which calibrate the threshold, test = a
+    `test_fraction` share of the good photos and every defective one (defective photos never train).
+    Deterministic for a given seed and set of files."""
+    good = sorted(path for path, label in dataset.samples if label == 0)
+    n = len(good)
+    n_test = round(n * test_fraction) if n >= 10 else 0
+    n_calibration = max(1, round((n - n_test) * 0.25), n - n_test - max_memory_images)
+    if n - n_test - n_calibration < 1:
+        raise DatasetError(
+            f"Class defect_free in {dataset.root} has {n} image(s); anomaly mode needs at least 2 (memory and "
+            "calibration) and works best with a hundred or more. Add more photos of good parts.")
+    order = np.random.default_rng([seed, 0]).permutation(n)
+    shuffled = [(good[i], 0) for i in order]
+    defective = sorted((path, label) for path, label in dataset.samples if label == 1)
+    return Splits(test=shuffled[:n_test] + defective,
+                  validation=shuffled[n_test:n_test + n_calibration],
+                  train=shuffled[n_test + n_calibration:])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.dataset import load_dataset, split_dataset
+from training.dataset import anomaly_split, load_dataset, split_dataset
 from training.metrics import DEFECTIVE as DEFECTIVE_INDEX, classification_metrics
 from training.options import DEFAULT_TARGET_RECALL
 from training.predictor import OnnxPredictor
@@ -54,7 +54,10 @@ def evaluate(dataset_dir, model_dir, *, target_recall: float = DEFAULT_TARGET_RE
         split = "test" if same else "all"
     if split == "test":
         seed = predictor.metadata.get("training", {}).get("seed", 0)
-        samples = split_dataset(dataset, seed=seed).test
+        anomaly = predictor.metadata.get("anomaly")
+        # An anomaly model's test split: its held-out good photos and every defective one (training/anomaly.py).
+        samples = (anomaly_split(dataset, seed=seed, max_memory_images=anomaly["max_memory_images"]).test
+                   if anomaly else split_dataset(dataset, seed=seed).test)
     elif split == "all":
         samples = dataset.samples
     else:

@@ -29,8 +29,14 @@ def export_onnx(model: nn.Module, path, check_inputs: np.ndarray) -> None:
     """Write `model` + softmax (+ its heatmap) to `path` for inputs shaped like check_inputs (float32
     [N, 3, S, S], any N) and check onnxruntime agrees with torch on both outputs (real preprocessed
     images are a better check than noise)."""
+    export_graph(ProbabilitiesAndHeatmap(model), path, check_inputs)
+
+
+def export_graph(network: nn.Module, path, check_inputs: np.ndarray) -> None:
+    """Write a module answering (probabilities [N, 2], heatmap [N, h, w]) to `path` (the anomaly scorer of
+    training/patchcore.py is one), checked against torch like export_onnx."""
     path = Path(path)
-    network = ProbabilitiesAndHeatmap(model).cpu().eval()
+    network = network.cpu().eval()
     dummy = torch.zeros(1, *check_inputs.shape[1:])
     with warnings.catch_warnings():
         # dynamo=False is deliberate (see below), and the exporter's notes that it cannot

@@ -13,6 +13,10 @@ DEFAULT_SEED = 0
 TRAINING_IMAGES_SEEN = 7500  # default epochs = this / training images, within the bounds below
 MIN_EPOCHS, MAX_EPOCHS = 3, 10
 
+# Anomaly mode (training/anomaly.py): learnt from good photos alone.
+DEFAULT_FALSE_ALARM_RATE = 0.01  # of held-out good photos flagged at the threshold
+ANOMALY_TRAINING_OPTIONS = ("input_size", "seed")  # of TRAINING_OPTIONS, those anomaly mode takes
+
 DEFAULT_TARGET_RECALL = 0.99  # evaluation: the defective recall the recommended threshold must reach
 ELPV_HOLDOUT_PER_CLASS = 20  # 40 ELPV photos the model never sees: both verdicts, quick to push through a pipeline
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD
-from training.dataset import Sample, load_dataset, split_dataset
+from training.dataset import CLASSES, Dataset, Sample, load_dataset, split_dataset
 from training.export import export_onnx
 from training.metrics import classification_metrics
 from training.model import ARCHITECTURE, FROZEN_BLOCKS, build_model, freeze_early_layers
@@ -110,17 +110,8 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
         epochs_done=len(history), epochs=epochs,
     ))
     metadata = {
-        "architecture": ARCHITECTURE,
-        "classes": list(dataset.classes),
-        "input_size": input_size,
-        "normalisation": {"mean": MEAN, "std": STD},
-        "threshold": REVIEW_THRESHOLD,
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dataset": {
-            "path": str(dataset.root.resolve()),
-            "counts": dataset.counts,
-            "split": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
-        },
+        **model_metadata(dataset, input_size,
+                         {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}),
         "training": {
             "epochs": len(history),
             "max_epochs": epochs,
@@ -135,7 +126,7 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
         },
         "metrics": metrics,
     }
-    metadata = _write_model_dir(Path(model_dir), model, metadata, check_inputs=normalise(test_data[0][:8]))
+    metadata = write_model_dir(Path(model_dir), model, metadata, check_inputs=normalise(test_data[0][:8]))
     progress(TrainingProgress(
         f"model {metadata['model_id']} written to {model_dir} after {time.monotonic() - started:.0f} s",
         epochs_done=len(history), epochs=epochs,
@@ -143,14 +134,29 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
     return metadata
 
 
-def _write_model_dir(model_dir: Path, model: nn.Module, metadata: dict, check_inputs: np.ndarray) -> dict:
-    """Write model.pt, model.onnx, then model.json with the model id; returns the full metadata."""
+def model_metadata(dataset: Dataset, input_size: int, split: dict) -> dict:
+    """What every model.json starts with: the network, the endpoint's classes, the input, the pipeline's review
+    threshold, when, and the dataset with its split."""
+    return {
+        "architecture": ARCHITECTURE,
+        "classes": list(CLASSES),  # the endpoint's contract, whatever folders the dataset had
+        "input_size": input_size,
+        "normalisation": {"mean": MEAN, "std": STD},
+        "threshold": REVIEW_THRESHOLD,
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {"path": str(dataset.root.resolve()), "counts": dataset.counts, "split": split},
+    }
+
+
+def write_model_dir(model_dir: Path, model: nn.Module, metadata: dict, check_inputs: np.ndarray,
+                    export=export_onnx) -> dict:
+    """Write model.pt, model.onnx (by `export`), then model.json with the model id; returns the full metadata."""
     model_dir.mkdir(parents=True, exist_ok=True)
     # model.json goes last: a directory without it is not a model, so a failed run leaves no half model.
     (model_dir / "model.json").unlink(missing_ok=True)
     model = model.cpu().to(memory_format=torch.contiguous_format).eval()
     torch.save(model.state_dict(), model_dir / "model.pt")
-    export_onnx(model, model_dir / "model.onnx", check_inputs)
+    export(model, model_dir / "model.onnx", check_inputs)
     digest = hashlib.sha256((model_dir / "model.onnx").read_bytes()).hexdigest()
     date = metadata["trained_at"][:10].replace("-", "")
     metadata = {"model_id": f"{metadata['architecture']}-{date}-{digest[:12]}", **metadata}

@@ -8,10 +8,13 @@ import json
 from pathlib import Path
 
 from training.options import (
+    ANOMALY_TRAINING_OPTIONS,
+    DEFAULT_FALSE_ALARM_RATE,
     DEFAULT_TARGET_RECALL,
     ELPV_HOLDOUT_PER_CLASS,
     add_training_options,
     given_training_options,
+    option_flag,
 )
 
 from ..terminal import console, table, training_progress
@@ -19,13 +22,27 @@ from ..terminal import console, table, training_progress
 
 def cmd_train(args) -> int:
     from training.evaluate import evaluate  # noqa: PLC0415 - torch loads only when training
-    from training.train import train  # noqa: PLC0415
 
     out = console()
+    options = given_training_options(args)
     with training_progress(out) as progress:
-        train(args.dataset, args.model_dir, progress=progress, **given_training_options(args))
-    # train() has reported the model it wrote; the figures of its test split follow.
-    print_evaluation(evaluate(args.dataset, args.model_dir, split="test"), out)
+        if args.mode == "anomaly":
+            from training.anomaly import train_anomaly  # noqa: PLC0415
+
+            misplaced = sorted(set(options) - set(ANOMALY_TRAINING_OPTIONS))
+            if misplaced:
+                raise SystemExit(f"--{option_flag(misplaced[0])} does not apply to --mode anomaly (it trains no "
+                                 f"network); its options: {', '.join('--' + option_flag(n) for n in ANOMALY_TRAINING_OPTIONS)}")
+            metadata = train_anomaly(args.dataset, args.model_dir, progress=progress,
+                                     false_alarm_rate=args.false_alarm_rate, **options)
+        else:
+            from training.train import train  # noqa: PLC0415
+
+            metadata = train(args.dataset, args.model_dir, progress=progress, **options)
+    # The training has reported the model it wrote; the figures of its test split follow (an anomaly model
+    # learnt from good photos alone has them only when the dataset also holds defective ones).
+    if metadata.get("metrics"):
+        print_evaluation(evaluate(args.dataset, args.model_dir, split="test"), out)
     return 0
 
 
@@ -78,9 +95,18 @@ def print_evaluation(metrics: dict, out) -> None:
 
 
 def add_model_commands(commands) -> None:
-    train = commands.add_parser("train", help="train a classifier from defect_free/ and defective/ folders")
-    train.add_argument("--dataset", type=Path, required=True, help="folder with defect_free/ and defective/")
+    train = commands.add_parser("train", help="train a classifier from defect_free/ and defective/ folders, or "
+                                              "an anomaly model from defect_free/ alone (--mode anomaly)")
+    train.add_argument("--dataset", type=Path, required=True,
+                       help="folder with defect_free/ and defective/ (--mode anomaly: defective/ optional, "
+                            "used only to evaluate)")
     train.add_argument("--model-dir", type=Path, required=True, help="where to write the model")
+    train.add_argument("--mode", choices=["supervised", "anomaly"], default="supervised",
+                       help="supervised: a classifier of both folders (default); anomaly: a memory of good "
+                            "patches, learnt from defect_free/ alone (docs/anomaly.md)")
+    train.add_argument("--false-alarm-rate", type=float, default=DEFAULT_FALSE_ALARM_RATE, metavar="RATE",
+                       help="--mode anomaly: the share of held-out good photos flagged at the threshold "
+                            "(default %(default)s)")
     add_training_options(train)
     train.set_defaults(func=cmd_train)
 

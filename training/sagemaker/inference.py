@@ -18,6 +18,10 @@ log-odds cells, top row first. The built-in algorithm ignores the attribute and 
 so a caller reads a map only where the model provides one. The toolkit hands the request's headers to
 `predict_fn` through its optional `context` argument.
 
+Anomaly models (docs/anomaly.md; `"mode": "anomaly"` in model.json) serve through the same contract: model.pt
+is then the whole scorer of training/patchcore.py (copied beside this file), whose probabilities come from a
+calibrated anomaly score and whose map is in log-odds per 8x8-pixel cell.
+
 Only torch APIs available in torch 2.6 are used here.
 """
 
@@ -30,6 +34,7 @@ from efficientnet_lite_pytorch import EfficientNet
 
 from chalicelib.imaging import ACCEPTED_FORMATS_TEXT
 from training.cam import ProbabilitiesAndHeatmap
+from training.patchcore import PatchCoreScorer
 from training.preprocess import load_image, to_input_array
 
 IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png", "image/tiff", "image/bmp")
@@ -49,7 +54,7 @@ class UnreadableImage(ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    network: torch.nn.Module
+    network: torch.nn.Module  # answers probabilities (softmax inside)
     with_heatmap: torch.nn.Module  # the same network, answering (probabilities, heatmap)
     input_size: int
     model_id: str
@@ -70,15 +75,32 @@ def model_fn(model_dir) -> LoadedModel:
         architecture, num_classes=len(metadata["classes"]), image_size=metadata["input_size"]
     )
     state = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
-    network.load_state_dict(state)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    network = network.to(device).eval()
-    model = LoadedModel(network=network, with_heatmap=ProbabilitiesAndHeatmap(network).eval(), input_size=int(metadata["input_size"]),
+    if metadata.get("mode") == "anomaly":
+        # model.pt is the whole anomaly scorer (backbone, memory, calibration): training/patchcore.py.
+        with_heatmap = PatchCoreScorer.from_state_dict(network, state).to(device).eval()
+        network = FirstOutput(with_heatmap)
+    else:
+        network.load_state_dict(state)
+        network = torch.nn.Sequential(network.to(device).eval(), torch.nn.Softmax(dim=1))
+        with_heatmap = ProbabilitiesAndHeatmap(network[0]).eval()
+    model = LoadedModel(network=network, with_heatmap=with_heatmap, input_size=int(metadata["input_size"]),
                         model_id=metadata.get("model_id", "unknown"), device=device)
     # The container logs stdout to CloudWatch: say which model this endpoint serves.
-    print(f"model {model.model_id} loaded on {device.type}: classes {metadata['classes']}, "
-          f"{model.input_size} px input", flush=True)
+    print(f"model {model.model_id} ({metadata.get('mode', 'supervised')}) loaded on {device.type}: classes "
+          f"{metadata['classes']}, {model.input_size} px input", flush=True)
     return model
+
+
+class FirstOutput(torch.nn.Module):
+    """The probabilities alone of a module answering (probabilities, heatmap)."""
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, inputs):
+        return self.module(inputs)[0]
 
 
 def input_fn(request_body, content_type):
@@ -101,7 +123,7 @@ def predict_fn(image, model: LoadedModel, context=None):
     inputs = torch.from_numpy(to_input_array(image, model.input_size)).unsqueeze(0).to(model.device)
     with torch.inference_mode():
         if not asks_for_heatmap(context):
-            return torch.softmax(model.network(inputs), dim=1)[0].cpu().tolist()
+            return model.network(inputs)[0].cpu().tolist()
         probabilities, heatmap = model.with_heatmap(inputs)
     return {"probabilities": probabilities[0].cpu().tolist(), "heatmap": heatmap[0].cpu().tolist()}
 

@@ -46,7 +46,7 @@ _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 SERVING_REQUIREMENTS_TEXT = """\
 # Nothing to install: the PyTorch inference container has torch, numpy and Pillow, and
 # everything else the handler imports is copied into this folder (training/preprocess.py,
-# training/cam.py, chalicelib/imaging.py, efficientnet_lite_pytorch/). The endpoint therefore starts without internet access.
+# training/cam.py, training/patchcore.py, chalicelib/imaging.py, efficientnet_lite_pytorch/). The endpoint therefore starts without internet access.
 """
 
 VENDORED_TRAINING_INIT = '''"""Copied from the quality-inspection repository's training/ package by
@@ -71,7 +71,8 @@ def write_serving_code(code_dir) -> Path:
     (code_dir / "training").mkdir()
     (code_dir / "training" / "__init__.py").write_text(VENDORED_TRAINING_INIT)
     shutil.copyfile(training.preprocess.__file__, code_dir / "training" / "preprocess.py")
-    shutil.copyfile(_HERE.parent / "cam.py", code_dir / "training" / "cam.py")  # by path: importing it loads torch
+    for module in ("cam.py", "patchcore.py"):  # by path: importing them loads torch
+        shutil.copyfile(_HERE.parent / module, code_dir / "training" / module)
     _copy_chalicelib(code_dir, [chalicelib.imaging])
     _copy_vendored_package(code_dir / VENDORED_PACKAGE)
     return code_dir
