@@ -19,6 +19,17 @@ def tiny_model_dir(tmp_path_factory, write_dataset):
     return root / "model"
 
 
+@pytest.fixture(scope="session")
+def tiny_anomaly_model_dir(tmp_path_factory, write_dataset):
+    """An anomaly model directory (docs/anomaly.md) learnt from 12 synthetic good photos at 64 px."""
+    from training.anomaly import train_anomaly  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("tiny-anomaly-model")
+    dataset_dir = write_dataset(root / "dataset", per_class=12)
+    train_anomaly(dataset_dir, root / "model", input_size=TINY_INPUT_SIZE, progress=lambda *a: None)
+    return root / "model"
+
+
 def _without_empty_structs(response_object: property) -> property:
     """moto answers describe_model / describe_endpoint with empty VpcConfig / DataCaptureConfig
     structs, which real SageMaker omits and sagemaker-core's Model.get / Endpoint.get reject."""

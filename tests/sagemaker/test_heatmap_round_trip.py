@@ -1,6 +1,7 @@
 """The heat map's round trip: the same numbers (within 1e-4) from the ONNX graph, from the embedded stack's model
 endpoint read by the classify step's adapter (CustomAttributes heatmap=true), and from the SageMaker handler
-(`inference.py`); and the built-in algorithm's contract (a bare list) wherever no map is asked for."""
+(`inference.py`), for a supervised and an anomaly model; and the built-in algorithm's contract (a bare list)
+wherever no map is asked for."""
 import io
 import json
 
@@ -56,7 +57,15 @@ def _handler_answer(model, body: bytes, context) -> object:
     return json.loads(text)
 
 
-def test_given_a_trained_model_then_onnx_the_local_endpoint_and_inference_py_give_the_same_map(tiny_model_dir, bodies):
+# model directory fixture, cells per side of its map, and how the map's cells give the image's log-odds: the
+# supervised map's mean (an exact class-activation map), the anomaly map's highest cell (docs/anomaly.md)
+MODELS = [("tiny_model_dir", TINY_INPUT_SIZE // 32, np.mean), ("tiny_anomaly_model_dir", TINY_INPUT_SIZE // 8, np.max)]
+
+
+@pytest.mark.parametrize("fixture, cells, image_log_odds", MODELS, ids=["supervised", "anomaly"])
+def test_given_a_trained_model_then_onnx_the_local_endpoint_and_inference_py_give_the_same_map(
+        request, bodies, fixture, cells, image_log_odds):
+    tiny_model_dir = request.getfixturevalue(fixture)
     predictor = OnnxPredictor(tiny_model_dir)
     assert predictor.has_heatmap
     model = inference.model_fn(tiny_model_dir)
@@ -70,15 +79,16 @@ def test_given_a_trained_model_then_onnx_the_local_endpoint_and_inference_py_giv
             probabilities, heatmap = predictor.predict_with_heatmap(body)
             served = endpoint.predict(body, "application/x-image")
             handled = _handler_answer(model, body, _Context({"X-Amzn-SageMaker-Custom-Attributes": "heatmap=true"}))
-            # THEN one grid per 32 px of input, and the same numbers everywhere
-            grid = (TINY_INPUT_SIZE // 32, TINY_INPUT_SIZE // 32)
+            # THEN one grid cell per 32 px (supervised) or 8 px (anomaly) of input, and the same numbers everywhere
+            grid = (cells, cells)
             assert np.shape(heatmap) == np.shape(served.heatmap) == np.shape(handled["heatmap"]) == grid
             np.testing.assert_allclose(served.heatmap, heatmap, atol=TOLERANCE, rtol=0)
             np.testing.assert_allclose(handled["heatmap"], heatmap, atol=TOLERANCE, rtol=0)
             np.testing.assert_allclose(served.probabilities, probabilities, atol=TOLERANCE, rtol=0)
             np.testing.assert_allclose(handled["probabilities"], probabilities, atol=TOLERANCE, rtol=0)
-            # and the map is the class-activation map: its mean is the image's log-odds of `defective`
-            assert np.mean(heatmap) == pytest.approx(np.log(probabilities[1] / probabilities[0]), abs=TOLERANCE)
+            # and the map's cells are log-odds: their mean (supervised) or highest (anomaly) is the image's
+            if 1e-6 < probabilities[1] < 1 - 1e-6:
+                assert image_log_odds(heatmap) == pytest.approx(np.log(probabilities[1] / probabilities[0]), abs=TOLERANCE)
             # without the attribute, both answer the built-in algorithm's bare list, with the same probabilities
             bare = json.loads(runtime.invoke_endpoint(EndpointName=ENDPOINT_NAME, ContentType="application/x-image",
                                                       Accept="application/json", Body=body)["Body"].read())
@@ -88,10 +98,11 @@ def test_given_a_trained_model_then_onnx_the_local_endpoint_and_inference_py_giv
         server.stop()
 
 
+@pytest.mark.parametrize("fixture", ["tiny_model_dir", "tiny_anomaly_model_dir"])
 @pytest.mark.parametrize("headers", [{}, {"x-amzn-sagemaker-custom-attributes": "model_id=x"},
                                      {"X-Amzn-SageMaker-Custom-Attributes": "heatmap=false"}])
-def test_given_no_heatmap_attribute_then_the_handler_answers_the_bare_list(tiny_model_dir, bodies, headers):
-    model = inference.model_fn(tiny_model_dir)
+def test_given_no_heatmap_attribute_then_the_handler_answers_the_bare_list(request, bodies, headers, fixture):
+    model = inference.model_fn(request.getfixturevalue(fixture))
     assert isinstance(_handler_answer(model, bodies[0], _Context(headers)), list)
 
 
