@@ -6,8 +6,8 @@ holds the scorer):
 - `DIR/defect_free/` is split (fixed by the seed) into a test share, the memory photos (at most
   MAX_MEMORY_IMAGES) and calibration photos (the rest);
 - the memory photos' patch features (stride 8 and 16, 152 numbers per 8x8 pixels of input) are reduced to a
-  greedy coreset (k-centre on a fixed random projection) of CORESET_FRACTION of them, at most MAX_MEMORY
-  vectors;
+  greedy coreset (k-centre on a fixed random projection) of CORESET_FRACTION of them, between MIN_MEMORY and
+  MAX_MEMORY vectors;
 - the calibration photos, never in the memory, choose the threshold: the score that `false_alarm_rate` of
   them exceed (1 % by default; `calibrate`), and the scale: (threshold - median good score) / ln(99), so the median
   good photo gets p(defective) = 0.01 and the threshold exactly 0.5 (at least 5 % of the threshold);
@@ -38,6 +38,7 @@ from training.train import REVIEW_THRESHOLD, TrainingProgress, model_metadata, p
 MODE = "anomaly"
 MAX_MEMORY_IMAGES = 300  # good photos whose patches fill the memory; the rest calibrate the threshold
 CORESET_FRACTION = 0.01  # of the memory photos' patches kept
+MIN_MEMORY = 1000  # vectors at least (or every patch): a handful of photos still gets a useful memory
 MAX_MEMORY = 4000  # vectors at most: the nearest-neighbour search is one [patches x memory] product per photo
 PROJECTION_DIMENSIONS = 64  # the coreset is chosen on a random projection (distances kept within a few %)
 MIN_RELATIVE_SCALE = 0.05  # calibration: the scale is at least this share of the threshold
@@ -66,7 +67,7 @@ def train_anomaly(dataset_dir, model_dir, *, input_size=DEFAULT_INPUT_SIZE,
     patches = _patch_features(features, memory_pixels)
     center = patches.mean(dim=0)
     patches -= center
-    size = min(MAX_MEMORY, max(1, round(CORESET_FRACTION * len(patches))))
+    size = min(len(patches), MAX_MEMORY, max(MIN_MEMORY, round(CORESET_FRACTION * len(patches))))
     chosen = greedy_coreset(patches, size, seed=seed)
     progress(TrainingProgress(f"memory: {len(chosen)} of {len(patches)} patch features "
                               f"({len(memory_pixels)} photos) after {time.monotonic() - started:.0f} s"))

@@ -131,19 +131,20 @@ def split_dataset(dataset: Dataset, *, seed=0, test_fraction=0.2, validation_fra
 def anomaly_split(dataset: Dataset, *, seed=0, max_memory_images: int, test_fraction=0.2) -> Splits:
     """Anomaly mode's split: train = the good photos whose patches fill the memory (at most
     `max_memory_images`), validation = the other good photos, which calibrate the threshold, test = a
-    `test_fraction` share of the good photos and every defective one (defective photos never train).
+    `test_fraction` share of the good photos and every defective one (defective photos never train; without
+    any, no good photo is held out for testing).
     Deterministic for a given seed and set of files."""
     good = sorted(path for path, label in dataset.samples if label == 0)
+    defective = sorted((path, label) for path, label in dataset.samples if label == 1)
     n = len(good)
-    n_test = round(n * test_fraction) if n >= 10 else 0
-    n_calibration = max(1, round((n - n_test) * 0.25), n - n_test - max_memory_images)
+    n_test = round(n * test_fraction) if n >= 10 and defective else 0  # nothing to test against: all learn
+    n_calibration = max(2, round((n - n_test) * 0.25), n - n_test - max_memory_images)
     if n - n_test - n_calibration < 1:
         raise DatasetError(
-            f"Class defect_free in {dataset.root} has {n} image(s); anomaly mode needs at least 2 (memory and "
-            "calibration) and works best with a hundred or more. Add more photos of good parts.")
+            f"Class defect_free in {dataset.root} has {n} image(s); anomaly mode needs at least 3 (memory and two "
+            "to calibrate) and works best with a hundred or more. Add more photos of good parts.")
     order = np.random.default_rng([seed, 0]).permutation(n)
     shuffled = [(good[i], 0) for i in order]
-    defective = sorted((path, label) for path, label in dataset.samples if label == 1)
     return Splits(test=shuffled[:n_test] + defective,
                   validation=shuffled[n_test:n_test + n_calibration],
                   train=shuffled[n_test + n_calibration:])
