@@ -150,8 +150,8 @@ class DynamoDbResultsStore:
 
     def with_verdict(self, verdict: str, since: str, limit: int, product_id: str | None = None) -> list[dict]:
         """Up to `limit` results with `verdict` (of one product, if given) whose key time is `since` or
-        later and that were not yet reinspected, oldest first."""
-        condition = "attribute_not_exists(reinspected_by)"
+        later, not yet reinspected and not reviewed (a person's verdict stands), oldest first."""
+        condition = "attribute_not_exists(reinspected_by) AND attribute_not_exists(reviewed_verdict)"
         values = {":v": {"S": verdict}, ":since": {"S": since}}
         if product_id:
             condition += " AND product_id = :p"

@@ -56,6 +56,19 @@ def test_given_a_reinspection_already_started_when_asked_again_then_nothing_more
     assert store.history("PCB-0042")[0]["reinspected_by"]
 
 
+
+def test_given_an_error_result_a_person_reviewed_when_errors_are_reinspected_then_it_is_left_alone(store, stepfunctions):
+    # GIVEN two photos that went uninspected, one of which an operator has since judged
+    reviewed = store.put(error_record(product_id="PCB-0001"))
+    store.record_review(reviewed, {"reviewed_verdict": "defect_free", "reviewed_by": "Ana QA",
+                                   "reviewed_at": "2024-05-14T10:00:00.000Z", "review_note": ""}, None)
+    unreviewed = store.put(error_record(product_id="PCB-0002"))
+    # WHEN the errors are reinspected
+    answer = reinspect({"verdict": "error", "since": "2024-05-14T09:00:00Z"}, store, stepfunctions, STATE_MACHINE_ARN, NOW)
+    # THEN only the unreviewed one runs again: the person's verdict is the product's, the model does not re-judge it
+    assert [started["reinspection_of"] for started in answer["started"]] == [unreviewed["inspection_id"]]
+    assert [execution["product_id"] for execution in started_inputs(stepfunctions)] == ["PCB-0002"]
+
 def test_given_results_of_several_kinds_and_times_when_filtered_then_only_the_asked_ones_start(store, stepfunctions):
     store.put(error_record(uploaded_at="2024-05-14T09:00:00.000Z"))
     store.put(error_record(uploaded_at="2024-05-13T08:00:00.000Z"))  # before `since`

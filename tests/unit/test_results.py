@@ -216,7 +216,7 @@ def test_given_results_on_several_pages_when_listed_by_verdict_then_pages_are_fo
                    "product_id": {"S": "PCB-0042"}}
     asked = {"TableName": TABLE, "IndexName": "verdict-index",
              "KeyConditionExpression": "verdict = :v AND inspection_key >= :since",
-             "FilterExpression": "attribute_not_exists(reinspected_by)",
+             "FilterExpression": "attribute_not_exists(reinspected_by) AND attribute_not_exists(reviewed_verdict)",
              "ExpressionAttributeValues": {":v": {"S": "error"}, ":since": {"S": "2024-05-14"}}}
     stubber.add_response("query", verdict_page([first], after_first), expected_params=asked)
     stubber.add_response("query", verdict_page([second], {"verdict": {"S": "error"}}),
