@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import chalicelib.heatmaps
 import chalicelib.imaging
 import chalicelib.settings
 import training
@@ -156,11 +157,11 @@ def _tar_info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarIn
 
 def write_training_source(source_dir) -> Path:
     """Write the source directory of a script-mode training job into `source_dir` (created, must
-    not exist yet): the entry script, this `training` package, chalicelib/imaging.py and settings.py, and
-    requirements.txt."""
+    not exist yet): the entry script, this `training` package, the chalicelib modules it imports (imaging.py,
+    settings.py, and heatmaps.py for the report's gallery), and requirements.txt."""
     source_dir = Path(source_dir)
     shutil.copytree(Path(training.__file__).parent, source_dir / "training", ignore=_IGNORED)
-    _copy_chalicelib(source_dir, [chalicelib.imaging, chalicelib.settings])
+    _copy_chalicelib(source_dir, [chalicelib.imaging, chalicelib.settings, chalicelib.heatmaps])
     shutil.copyfile(_HERE / TRAINING_ENTRY_SCRIPT, source_dir / TRAINING_ENTRY_SCRIPT)
     (source_dir / REQUIREMENTS).write_text("\n".join(training_requirements()) + "\n")
     return source_dir
