@@ -78,8 +78,11 @@ class KeepAliveServer:
         from waitress import wasyncore  # noqa: PLC0415
 
         # Closed by the serving thread itself (asyncore is not thread-safe): the listening socket and every
-        # kept-alive connection, so `run` returns at once; then the request threads are stopped.
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
+        # kept-alive connection, so `run` returns at once; then the request threads are stopped. A closed
+        # trigger means that happened already (a second stop): its pipe's descriptor may now be another file's.
+        trigger = self._server.trigger
+        if not trigger._closed:
+            trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
         self._server.task_dispatcher.shutdown(timeout=5)
 
     def server_close(self) -> None:

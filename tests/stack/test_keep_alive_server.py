@@ -73,3 +73,11 @@ def test_stop_closes_kept_alive_connections_and_returns_at_once():
     assert time.monotonic() - started < 2
     with pytest.raises(urllib3.exceptions.HTTPError):
         pool.urlopen("GET", "/", retries=False)
+
+
+def test_a_second_stop_does_nothing():
+    # GIVEN a stopped server (its trigger pipe closed with every other socket)
+    running = BackgroundServer(KeepAliveServer("127.0.0.1", 0, echo_length), "test-server").start()
+    running.stop()
+    # WHEN it is stopped again (a clean-up path that also stops it) THEN nothing is written to a closed descriptor
+    running.stop()
