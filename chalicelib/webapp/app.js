@@ -64,9 +64,10 @@
   }
   // The photo with the model's heat map over it (docs/heatmaps.md), where the result has one.
   function heatmapElement(item) {
-    return item.heatmap_key
-      ? photoElement(item.inspection_id, `Heat map of ${item.product_id}: red where the model saw a defect`, undefined, "?kind=heatmap")
-      : null;
+    if (!item.heatmap_key) return null;
+    return el("figure", { class: "heatmap" },
+      photoElement(item.inspection_id, `Heat map of ${item.product_id}`, undefined, "?kind=heatmap"),
+      el("figcaption", {}, "Heat map: red where the model saw a defect, clear where it saw none"));
   }
 
   // ---- the key -----------------------------------------------------------------------------------------

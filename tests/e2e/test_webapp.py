@@ -89,6 +89,10 @@ def test_given_the_page_when_a_photo_is_uploaded_then_its_verdict_confidence_and
     assert f"{stored['confidence'] * 100:.1f} %" in page.inner_text("#inspect-result")
     wait_until(page, "document.querySelector('#inspect-result img').src.startsWith('http')")
     assert stored["inspection_id"] in page.inner_text("#inspect-result")
+    # AND the model's heat map over the photo, captioned, from the result's stored overlay
+    assert stored["heatmap_key"].startswith("heatmaps/WEB-0001/")
+    wait_until(page, "document.querySelector('#inspect-result figure.heatmap img')?.naturalWidth > 0")
+    assert page.inner_text("#inspect-result figure.heatmap figcaption").startswith("Heat map:")
     shoot(page, "inspect")
 
 
