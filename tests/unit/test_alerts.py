@@ -152,3 +152,58 @@ def test_given_a_defect_without_a_heat_map_when_alerted_then_no_heat_map_line_an
     alert = defect_alert(stored())
     assert "Heat map" not in alert["message"]
     assert alert["body"]["heatmap_key"] is None and alert["body"]["heatmap_s3_url"] is None
+
+
+BUCKET = "quality-inspection-test-uploads"
+KEY = "uploads/PCB-0042/20240514T092107532000Z-0a1b2c3d.jpg"
+PHOTO_FIELDS = {"product_id": "PCB-0042", "inspection_id": "PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+                "file_name": "20240514T092107532000Z-0a1b2c3d.jpg", "s3_url": f"s3://{BUCKET}/{KEY}",
+                "bucket": BUCKET, "key": KEY, "uploaded_at": "2024-05-14T09:21:07.532Z"}
+
+
+def test_given_each_kind_of_alert_then_its_json_body_is_exactly_the_documented_fields():
+    # GIVEN a defect, a photo that went uninspected (no reason recorded) and a defect a person confirmed
+    from chalicelib.alerts import not_inspected_alert, reviewed_defect_alert
+
+    defect = defect_alert(stored(version_id="v-3"))
+    failed = not_inspected_alert({k: v for k, v in stored(verdict="error", version_id="v-3").items()
+                                  if k not in ("reason", "confidence", "model_id")})
+    reviewed = reviewed_defect_alert(stored(verdict="needs_review", confidence=0.61, version_id="v-3",
+                                            reviewed_by="Ana QA", reviewed_at="2024-05-14T10:00:00.000Z",
+                                            review_note="crack at the edge"))
+    # THEN each body is every field a machine subscriber reads (docs/alerts.md), no more, no less
+    assert {k: v for k, v in defect["body"].items() if k not in ("subject", "text")} == {
+        **PHOTO_FIELDS, "alert": "defect_detected", "verdict": "defective", "version_id": "v-3",
+        "confidence": 0.91834, "model_id": "effnet-lite0-2024-05-10", "heatmap_key": None, "heatmap_s3_url": None}
+    assert {k: v for k, v in failed["body"].items() if k not in ("subject", "text")} == {
+        **PHOTO_FIELDS, "alert": "not_inspected", "verdict": "error", "version_id": "v-3", "confidence": None,
+        "model_id": None, "reason": "unknown"}
+    assert {k: v for k, v in reviewed["body"].items() if k not in ("subject", "text")} == {
+        **PHOTO_FIELDS, "alert": "defect_confirmed_by_review", "verdict": "defective", "version_id": "v-3",
+        "confidence": 0.61, "model_id": "effnet-lite0-2024-05-10", "model_verdict": "needs_review",
+        "reviewed_by": "Ana QA", "reviewed_at": "2024-05-14T10:00:00.000Z", "review_note": "crack at the edge"}
+    # AND the body's subject and text are the e-mail's
+    for alert in (defect, failed, reviewed):
+        assert (alert["body"]["subject"], alert["body"]["text"]) == (alert["subject"], alert["message"])
+
+
+def test_given_a_confirmed_defect_when_alerted_then_the_whole_text_names_reviewer_note_and_models_verdict():
+    from chalicelib.alerts import reviewed_defect_alert
+
+    unsure = stored(verdict="needs_review", confidence=0.61, version_id="v-3", reviewed_by="Ana QA",
+                    reviewed_at="2024-05-14T10:00:00.000Z", review_note="crack at the edge")
+    assert reviewed_defect_alert(unsure)["message"].split("\n") == [
+        "Defect confirmed by review on product PCB-0042.",
+        "File name: 20240514T092107532000Z-0a1b2c3d.jpg",
+        f"S3 URL path: s3://{BUCKET}/{KEY}",
+        "S3 version: v-3",
+        "Reviewed by: Ana QA at 2024-05-14T10:00:00.000Z",
+        "Note: crack at the edge",
+        "Model verdict: needs_review, confidence 0.6100",
+        "Inspection: PCB-0042-4f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+        "Uploaded at: 2024-05-14T09:21:07.532Z",
+    ]
+    # a result the model never judged (an error) has no confidence to show, and no note line without a note
+    failed = {k: v for k, v in unsure.items() if k not in ("confidence", "review_note")} | {"verdict": "error"}
+    lines = reviewed_defect_alert(failed)["message"].split("\n")
+    assert "Model verdict: error" in lines and not any(line.startswith("Note:") for line in lines)

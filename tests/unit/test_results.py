@@ -263,3 +263,49 @@ def test_given_the_read_back_failing_after_a_conditional_check_then_results_stor
     with pytest.raises(ResultsStoreUnavailable) as raised:
         store.put(record())
     assert str(raised.value).startswith("reading back PCB-0042: ") and code in str(raised.value)
+
+
+def test_given_an_inspection_id_when_found_then_its_keys_come_from_the_index_and_the_record_is_read_consistently(
+        stubbed):
+    # GIVEN the inspection index names the record's keys
+    store, stubber = stubbed
+    stored = record()
+    keys = {"product_id": {"S": stored["product_id"]}, "inspection_key": {"S": stored["inspection_key"]}}
+    stubber.add_response("query", {"Items": [keys]}, expected_params={
+        "TableName": TABLE, "IndexName": "inspection-index", "KeyConditionExpression": "inspection_id = :i",
+        "ExpressionAttributeValues": {":i": {"S": stored["inspection_id"]}}, "Limit": 1})
+    # THEN the record is read with a consistent read (a review just stored must be seen)
+    stubber.add_response("get_item", {"Item": item_as_dynamodb_returns_it(stored)}, expected_params={
+        "TableName": TABLE, "Key": keys, "ConsistentRead": True})
+    assert store.find(stored["inspection_id"])["inspection_key"] == stored["inspection_key"]
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("act, operation, message", [
+    (lambda store: store.find("PCB-0042-abc"), "query", "reading inspection PCB-0042-abc: "),
+    (lambda store: store.record_review(record(inspection_id="PCB-0042-abc"), {"reviewed_verdict": "defective"}),
+     "update_item", "storing the review of PCB-0042-abc: "),
+])
+def test_given_dynamodb_failing_a_review_read_or_write_then_unavailable_naming_it(stubbed, act, operation, message):
+    store, stubber = stubbed
+    stubber.add_client_error(operation, "InternalServerError", "try again")
+    with pytest.raises(ResultsStoreUnavailable) as raised:
+        act(store)
+    assert str(raised.value).startswith(message) and "InternalServerError" in str(raised.value)
+
+
+def test_given_a_review_when_stored_then_only_an_existing_record_is_updated(stubbed):
+    # GIVEN a review of a record WHEN stored THEN the write is conditional on the record existing (no stray item
+    # made of review fields alone), with the mark set only if absent
+    store, stubber = stubbed
+    stored = record()
+    stubber.add_response("update_item", {"Attributes": item_as_dynamodb_returns_it(stored)}, expected_params={
+        "TableName": TABLE,
+        "Key": {"product_id": {"S": stored["product_id"]}, "inspection_key": {"S": stored["inspection_key"]}},
+        "UpdateExpression": "SET #0 = :0, #mark = if_not_exists(#mark, :mark)",
+        "ConditionExpression": "attribute_exists(inspection_key)",
+        "ExpressionAttributeNames": {"#0": "reviewed_at", "#mark": "review_alerted_at"},
+        "ExpressionAttributeValues": {":0": {"S": "2024-05-14T10:00:00.000Z"}, ":mark": {"S": "2024-05-14T10:00:00.000Z"}},
+        "ReturnValues": "ALL_OLD"})
+    before = store.record_review(stored, {"reviewed_at": "2024-05-14T10:00:00.000Z"}, "review_alerted_at")
+    assert before["verdict"] == stored["verdict"]
