@@ -15,6 +15,7 @@ from training.preprocess import preprocess_bytes
 # have the first only.
 OUTPUT_NAME = "probabilities"
 HEATMAP_OUTPUT_NAME = "heatmap"
+NO_SPINNING = "session.intra_op.allow_spinning"
 
 
 class ModelDirError(TrainingInputError, FileNotFoundError):
@@ -44,6 +45,9 @@ class OnnxPredictor:
         # A small model: more threads buy little and starve whatever else runs beside it.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Requests come one at a time: threads that spin-wait for the next one burnt 63 ms of CPU per photo at
+        # 20 photos/s for 15 ms of work (benchmarks/pipeline.py's "CPU ms"), and were slower (28 vs 19 ms).
+        options.add_session_config_entry(NO_SPINNING, "0")
         self._session = ort.InferenceSession(
             str(model_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )

@@ -135,6 +135,15 @@ def test_given_model_dir_then_predictor_exposes_its_metadata(trained):
     assert predictor.metadata == metadata
 
 
+
+def test_given_a_served_model_then_its_threads_sleep_between_requests_instead_of_spinning(trained):
+    # A stack answering one photo at a time: spinning threads cost 4x the inference's own CPU (training/predictor.py)
+    from training.predictor import NO_SPINNING
+
+    options = OnnxPredictor(trained["dir"])._session.get_session_options()
+    assert options.get_session_config_entry(NO_SPINNING) == "0"
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+
 def test_given_state_dict_file_then_plain_torch_load_reads_tensors(trained):
     state = _weights(trained["dir"])
     assert state["_fc.weight"].shape == (2, 1280)
