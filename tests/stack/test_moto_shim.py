@@ -159,3 +159,29 @@ def test_a_routed_service_gets_the_same_client_pointed_elsewhere_until_unrouted(
     finally:
         moto_shim.route_service("lambda", None)
     assert factory("us-east-1", "lambda") is to_moto
+
+
+@pytest.mark.parametrize("module_name", moto_shim._JSONPATH_MODULES)
+def test_the_interpreters_jsonpaths_are_parsed_once_each_and_find_and_update_as_motos_own_parse(module_name):
+    # GIVEN the shim installed (install() is idempotent)
+    import importlib
+
+    moto_shim.install()
+    module = importlib.import_module(module_name)
+    original = module.parse.original
+    # WHEN a path is parsed twice THEN the second time is the kept expression
+    assert module.parse("$.result.alert") is module.parse("$.result.alert")
+    # AND the kept expression finds and updates exactly what moto's own parse does, however often it is used
+    document = {"result": {"alert": {"subject": "s"}, "verdict": "defective"}, "items": [{"id": 1}, {"id": 2}]}
+    for path in ("$.result.alert", "$.result.verdict", "$.items[1].id", "$.missing"):
+        for _ in range(2):
+            assert ([m.value for m in module.parse(path).find(document)]
+                    == [m.value for m in original(path).find(document)])
+    updated = module.parse("$.classification").update_or_create({"a": 1}, {"label": "ok"})
+    assert updated == original("$.classification").update_or_create({"a": 1}, {"label": "ok"}) == {
+        "a": 1, "classification": {"label": "ok"}}
+    # AND a path that does not parse still raises as moto's does
+    with pytest.raises(Exception) as motos:
+        original("$..[")
+    with pytest.raises(type(motos.value)):
+        module.parse("$..[")
