@@ -185,3 +185,16 @@ def test_the_interpreters_jsonpaths_are_parsed_once_each_and_find_and_update_as_
         original("$..[")
     with pytest.raises(type(motos.value)):
         module.parse("$..[")
+
+
+def test_the_action_methods_of_a_handler_class_are_listed_once_as_moto_lists_them():
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    moto_shim.install()
+    listed = responses.method_names_from_class
+    for handler in (DynamoHandler, SQSResponse):
+        assert listed(handler) == listed.original(handler) and "query" in listed(DynamoHandler)
+        assert listed(handler) is listed(handler)
+    assert listed(DynamoHandler) != listed(SQSResponse)
