@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
 import threading
 from pathlib import Path
 
@@ -45,11 +46,18 @@ def _serve(args) -> int:
         print(f"Try: inspection-app inspect IMAGE.jpg --api {info.api_url}", flush=True)
         if args.ready_file:
             Path(args.ready_file).write_text(json.dumps(vars(info)))
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("Stopping.")
+        _wait_for_stop_signal()
+        print("Stopping.", flush=True)
     return 0
+
+
+def _wait_for_stop_signal() -> None:
+    """Until Ctrl-C (SIGINT) or SIGTERM (kill, systemd, a supervisor). Both are set here: a shell starts a
+    background job with SIGINT ignored, and SIGTERM would otherwise end the process without stopping the stack."""
+    stop = threading.Event()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda number, frame: stop.set())
+    stop.wait()
 
 
 def cmd_redrive(args) -> int:

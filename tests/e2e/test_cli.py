@@ -4,10 +4,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from conftest import PROJECT_DIR
 
@@ -107,3 +111,31 @@ def test_up_on_a_busy_port_says_so_and_exits_2(model_dir, tmp_path):
         started = run_cli("up", "--model-dir", str(model_dir), "--port", str(port), home=tmp_path, timeout=60)
     assert started.returncode == 2
     assert f"port {port} is already in use" in started.stderr and "Traceback" not in started.stderr
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_up_started_as_a_background_job_stops_cleanly_on_ctrl_c_or_sigterm(model_dir, tmp_path, stop_signal):
+    # GIVEN `inspection-app up` started as a shell's background job starts it: SIGINT ignored
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["INSPECTION_APP_HOME"] = str(tmp_path)
+    ready, output = tmp_path / "ready.json", tmp_path / "up.txt"
+    with open(output, "w") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "inspection_app", "up", "--model-dir", str(model_dir), "--port", "0",
+             "--ready-file", str(ready)], cwd=PROJECT_DIR, env=env, stdout=stdout, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 90
+    while not ready.exists():
+        assert process.poll() is None and time.monotonic() < deadline, output.read_text()
+        time.sleep(0.2)
+    workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2  # the Lambda and API workers
+    # WHEN it is told to stop
+    process.send_signal(stop_signal)
+    # THEN it stops the stack and exits 0, its workers with it
+    try:
+        assert process.wait(timeout=30) == 0, output.read_text()
+    finally:
+        process.kill()
+    assert output.read_text().rstrip().endswith("Stopping.")
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
