@@ -59,5 +59,9 @@ def export_graph(network: nn.Module, path, check_inputs: np.ndarray) -> None:
     actual = session.run([OUTPUT_NAME, HEATMAP_OUTPUT_NAME], {INPUT_NAME: check_inputs})
     for name, got, wanted in zip((OUTPUT_NAME, HEATMAP_OUTPUT_NAME), actual, expected):
         difference = float(np.max(np.abs(got - wanted)))
-        if difference > TOLERANCE:
-            raise ExportError(f"{path}: onnxruntime's {name} differs from torch by {difference:.2e} (> {TOLERANCE})")
+        # Probabilities agree to 1e-4. The map's cells are log-odds summed over the head's 1,280 features, so the
+        # float32 rounding in which onnxruntime's and torch's convolutions differ grows with them: they agree to
+        # 1e-4 of the map's largest cell (the demo model's map, cells up to ~10, differed by 2.8e-4).
+        allowed = TOLERANCE * (max(1.0, float(np.max(np.abs(wanted)))) if name == HEATMAP_OUTPUT_NAME else 1.0)
+        if difference > allowed:
+            raise ExportError(f"{path}: onnxruntime's {name} differs from torch by {difference:.2e} (> {allowed:.2e})")
