@@ -182,10 +182,10 @@ _JSONPATH_MODULES = ("moto.stepfunctions.parser.asl.utils.json_path",
                      "moto.stepfunctions.parser.asl.component.common.path.result_path")
 
 
-def jsonpath_cache(parse, *, size: int = 512):
-    """`parse(path)` remembered per path text (a path that does not parse raises, and nothing is kept)."""
-    cached = functools.lru_cache(maxsize=size)(parse)
-    cached.original = parse
+def remembered(function, *, size: int | None = 512):
+    """`function` remembered per argument (one that raises keeps nothing), with `.original` for install checks."""
+    cached = functools.lru_cache(maxsize=size)(function)
+    cached.original = function
     return cached
 
 
@@ -193,17 +193,15 @@ def install_jsonpath_cache() -> None:
     for name in _JSONPATH_MODULES:
         module = importlib.import_module(name)
         if not hasattr(module.parse, "original"):
-            module.parse = jsonpath_cache(module.parse)
+            module.parse = remembered(module.parse)
 
 
 def install_method_names_cache() -> None:
     from moto.core import responses  # noqa: PLC0415
 
     if not hasattr(responses.method_names_from_class, "original"):
-        original = responses.method_names_from_class
-        cached = functools.lru_cache(maxsize=None)(original)  # one list per handler class; read, never changed
-        cached.original = original
-        responses.method_names_from_class = cached
+        # One list per handler class; read, never changed.
+        responses.method_names_from_class = remembered(responses.method_names_from_class, size=None)
 
 
 class _OnePartition:
