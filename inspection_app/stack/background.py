@@ -80,9 +80,14 @@ class KeepAliveServer:
         # Closed by the serving thread itself (asyncore is not thread-safe): the listening socket and every
         # kept-alive connection, so `run` returns at once; then the request threads are stopped. A closed
         # trigger means that happened already (a second stop): its pipe's descriptor may now be another file's.
+        # Not `pull_trigger(thunk)`: it queues the thunk, lets go of the lock, then writes; a wake-up pulled
+        # by a request thread in between runs the thunk first, which closes the pipe we then write to (EBADF,
+        # or a byte into whichever file reused the descriptor). Under the lock the thunk waits for our byte.
         trigger = self._server.trigger
-        if not trigger._closed:
-            trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
+        with trigger.lock:
+            if not trigger._closed:
+                trigger.thunks.append(lambda: wasyncore.close_all(self._server._map))
+                trigger._physical_pull()
         self._server.task_dispatcher.shutdown(timeout=5)
 
     def server_close(self) -> None:

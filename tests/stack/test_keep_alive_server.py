@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 
 import pytest
@@ -81,3 +82,25 @@ def test_a_second_stop_does_nothing():
     running.stop()
     # WHEN it is stopped again (a clean-up path that also stops it) THEN nothing is written to a closed descriptor
     running.stop()
+
+
+def test_stop_while_the_serving_thread_wakes_for_a_request_thread_writes_before_the_pipe_closes(monkeypatch):
+    # GIVEN a running server whose serving thread is woken (a request thread's answer) just as stop queues
+    # the closing work: the wake-up runs the queued work at once, before stop's own byte is written
+    server = KeepAliveServer("127.0.0.1", 0, echo_length)
+    running = BackgroundServer(server, "test-server").start()
+    trigger = server._server.trigger
+    write_byte = trigger._physical_pull
+
+    def woken_before_writing():
+        write_byte()  # a request thread's wake-up, already in the pipe
+        waking = threading.Thread(target=trigger.handle_read)  # what the serving thread does when woken
+        waking.start()
+        waking.join(timeout=0.5)  # it ran the queued work if nothing held it back
+        write_byte()
+
+    monkeypatch.setattr(trigger, "_physical_pull", woken_before_writing)
+    # WHEN it is stopped THEN the byte reaches the still-open pipe (no EBADF) and the server stops
+    running.stop()
+    assert trigger._closed
+    assert not running._thread.is_alive()
