@@ -26,11 +26,12 @@ class ExportError(RuntimeError):
     """The exported graph does not reproduce the torch model."""
 
 
-def export_onnx(model: nn.Module, path, check_inputs: np.ndarray) -> None:
+def export_onnx(model: nn.Module, path, check_inputs: np.ndarray, *, flips: bool = False) -> None:
     """Write `model` + softmax (+ its heatmap) to `path` for inputs shaped like check_inputs (float32
     [N, 3, S, S], any N) and check onnxruntime agrees with torch on both outputs (real preprocessed
-    images are a better check than noise)."""
-    export_graph(ProbabilitiesAndHeatmap(model), path, check_inputs)
+    images are a better check than noise). `flips`: the graph averages the four mirrored views
+    (training/cam.py), so every caller of the served model gets the test-time augmentation."""
+    export_graph(ProbabilitiesAndHeatmap(model, flips=flips), path, check_inputs)
 
 
 def export_graph(network: nn.Module, path, check_inputs: np.ndarray) -> None:

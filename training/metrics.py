@@ -4,6 +4,7 @@ import numpy as np
 
 DEFECTIVE = 1  # class index of "defective" (classes are sorted names)
 RELIABLE_PER_CLASS = 30  # below this many test images per class the figures swing by several points
+FALSE_ALARM_BUDGET = 0.05  # the false-alarm rate a line tolerates: recall is also reported at this rate
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -42,6 +43,13 @@ def precision_recall_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.
     return true_positives / max(1, positives), true_positives / (true_positives + false_positives)
 
 
+def recall_at_false_alarm_rate(scores: np.ndarray, labels: np.ndarray, false_alarm_rate: float) -> float:
+    """The highest defective recall of any threshold that flags at most `false_alarm_rate` of the good photos
+    (a threshold takes a run of tied scores whole, as the ROC curve does)."""
+    fpr, tpr = roc_points(scores, labels)
+    return float(tpr[fpr <= false_alarm_rate].max())
+
+
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, classes, threshold: float) -> dict:
     """Accuracy, defective precision/recall, ROC AUC, confusion matrix and what the review
     threshold does, for probabilities [N, 2] and true class indices [N]."""
@@ -63,6 +71,9 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, classe
         "defective_precision": true_positive / predicted_positive if predicted_positive else 0.0,
         "defective_recall": true_positive / actual_positive if actual_positive else 0.0,
         "roc_auc": roc_auc(probabilities[:, DEFECTIVE], labels),
+        "false_alarm_budget": FALSE_ALARM_BUDGET,
+        "defective_recall_within_false_alarm_budget": recall_at_false_alarm_rate(
+            probabilities[:, DEFECTIVE], labels, FALSE_ALARM_BUDGET),
         "confusion_matrix": confusion,
         # What the verdict rule does with this model: images below the threshold go to review.
         "review_threshold": threshold,

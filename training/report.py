@@ -94,6 +94,8 @@ def write_report(out: Path, metrics: dict, scores, labels, mistakes) -> Path:
         f"| defective precision | {metrics['defective_precision']:.3f} |",
         f"| defective recall | {metrics['defective_recall']:.3f} |",
         f"| ROC AUC | {metrics['roc_auc']:.3f} |",
+        f"| defective recall within {metrics['false_alarm_budget']:.0%} false alarms (best threshold) | "
+        f"{metrics['defective_recall_within_false_alarm_budget']:.3f} |",
         f"| needs review at threshold {metrics['review_threshold']} | {metrics['needs_review_fraction']:.1%} |",
         "",
     ]

@@ -19,6 +19,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from chalicelib.settings import DEFAULT_CONFIDENCE_THRESHOLD
+from training.cam import ProbabilitiesAndHeatmap
 from training.dataset import CLASSES, Dataset, Sample, load_dataset, split_dataset
 from training.export import export_onnx
 from training.metrics import classification_metrics
@@ -51,6 +53,10 @@ EVAL_BATCH_SIZE = 64
 # A verdict whose confidence is below this goes to a person: the pipeline's default CONFIDENCE_THRESHOLD,
 # written into model.json (the embedded stack serves a model with its own threshold).
 REVIEW_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD
+# The served model reads each photo four times, mirrored each way, and averages (training/cam.py): on ELPV
+# ROC AUC 0.955 -> 0.963 and recall within 5 % false alarms 0.80 -> 0.84, for about 4x the inference time
+# of one view (a few ms at 192 px). The test figures are the served model's.
+TEST_TIME_FLIPS = True
 
 
 @dataclass(frozen=True)
@@ -102,11 +108,12 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
             model, train_data, validation_data,
             epochs=epochs, batch_size=batch_size, seed=seed, device=device, progress=progress,
         )
-    test_probabilities = torch.softmax(_logits(model, test_data[0], device), dim=1).numpy()
+    test_probabilities = _served_probabilities(model, test_data[0], device)
     metrics = classification_metrics(test_probabilities, test_data[1], dataset.classes, REVIEW_THRESHOLD)
     progress(TrainingProgress(
         f"test: accuracy {metrics['accuracy']:.3f}, defective recall {metrics['defective_recall']:.3f}, "
-        f"precision {metrics['defective_precision']:.3f}, ROC AUC {metrics['roc_auc']:.3f}",
+        f"precision {metrics['defective_precision']:.3f}, ROC AUC {metrics['roc_auc']:.3f}, defective recall "
+        f"{metrics['defective_recall_within_false_alarm_budget']:.3f} within {metrics['false_alarm_budget']:.0%} false alarms",
         epochs_done=len(history), epochs=epochs,
     ))
     metadata = {
@@ -121,12 +128,14 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
             "batch_size": batch_size,
             "learning_rate": LEARNING_RATE,
             "frozen_blocks": FROZEN_BLOCKS,
+            "test_time_flips": TEST_TIME_FLIPS,
             "device": device.type,
             "history": history,
         },
         "metrics": metrics,
     }
-    metadata = write_model_dir(Path(model_dir), model, metadata, check_inputs=normalise(test_data[0][:8]))
+    metadata = write_model_dir(Path(model_dir), model, metadata, check_inputs=normalise(test_data[0][:8]),
+                               export=partial(export_onnx, flips=TEST_TIME_FLIPS))
     progress(TrainingProgress(
         f"model {metadata['model_id']} written to {model_dir} after {time.monotonic() - started:.0f} s",
         epochs_done=len(history), epochs=epochs,
@@ -262,6 +271,17 @@ def _augment(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     images = ((images - mean) * uniform(0.8, 1.2) + mean) * uniform(0.8, 1.2)
     return (images.clamp(0, 255) - MEAN) / STD
+
+
+@torch.inference_mode()
+def _served_probabilities(model: nn.Module, pixels: np.ndarray, device: torch.device) -> np.ndarray:
+    """p [N, 2] for uint8 images as the exported model answers them: with the test-time flips when on."""
+    served = ProbabilitiesAndHeatmap(model, flips=TEST_TIME_FLIPS).eval()
+    return np.concatenate([
+        served(torch.from_numpy(normalise(pixels[start:start + EVAL_BATCH_SIZE])).to(
+            device, memory_format=torch.channels_last))[0].cpu().numpy()
+        for start in range(0, len(pixels), EVAL_BATCH_SIZE)
+    ])
 
 
 @torch.inference_mode()

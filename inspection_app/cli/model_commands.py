@@ -74,6 +74,8 @@ def print_evaluation(metrics: dict, out) -> None:
     figures.add_row("defective precision", f"{metrics['defective_precision']:.3f}")
     figures.add_row("defective recall", f"{metrics['defective_recall']:.3f}")
     figures.add_row("ROC AUC", f"{metrics['roc_auc']:.3f}")
+    figures.add_row(f"defective recall within {metrics['false_alarm_budget']:.0%} false alarms",
+                    f"{metrics['defective_recall_within_false_alarm_budget']:.3f}")
     figures.add_row(f"needs review below {metrics['review_threshold']}", f"{metrics['needs_review_fraction']:.1%}")
     point = metrics["operating_point"]
     if point.get("threshold") is not None:

@@ -135,3 +135,44 @@ def test_given_mistakes_then_the_evaluation_gallery_shows_them_with_their_maps(m
     assert metrics["report"].endswith("report.md") and "misclassified.png" in report
     assert "heat map of `defective` over it" in report
     assert (model_dir / "evaluation" / "misclassified.png").stat().st_size > 0
+
+
+def test_given_flips_then_the_map_is_the_mean_of_the_four_views_turned_back_and_its_mean_the_averaged_log_odds():
+    # GIVEN a photo with a bright patch in the upper right, and a head whose map is not mirror-symmetric
+    inputs = torch.from_numpy(preprocess_bytes(_png(_photo(128, 128, (0, 3))), INPUT_SIZE))[None]
+    network = BlockBrightness().eval()
+    # WHEN it is read with test-time flips
+    probabilities, heatmap = ProbabilitiesAndHeatmap(network, flips=True)(inputs)
+    # THEN each view's map, turned back, is the plain map (block means commute with mirroring): the mean is too
+    _, plain = ProbabilitiesAndHeatmap(network)(inputs)
+    torch.testing.assert_close(heatmap, plain)
+    assert np.unravel_index(int(torch.argmax(heatmap[0])), (GRID, GRID)) == (0, 3)
+    # AND the probabilities are the softmax of the four views' mean logits
+    views = torch.cat([inputs, inputs.flip(3), inputs.flip(2), inputs.flip(2).flip(3)])
+    torch.testing.assert_close(probabilities[0], torch.softmax(network(views).mean(dim=0), dim=0))
+    torch.testing.assert_close(heatmap.mean(), torch.log(probabilities[0, 1] / probabilities[0, 0]))
+
+
+def test_given_a_network_that_sees_the_left_edge_then_the_flipped_views_add_what_the_mirror_shows():
+    # GIVEN a network that only counts the left column of blocks (so mirrored views see the right edge there)
+    class LeftEdge(BlockBrightness):
+        def extract_features(self, inputs):
+            blocks = super().extract_features(inputs)
+            return blocks * (torch.arange(blocks.shape[-1]) == 0).to(blocks.dtype)
+
+    inputs = torch.full((1, 3, INPUT_SIZE, INPUT_SIZE), -1.0)  # black, with the block of cell (1, 3) white
+    inputs[..., 32:64, 96:128] = 1.0
+    _, plain = ProbabilitiesAndHeatmap(LeftEdge().eval())(inputs)
+    _, flipped = ProbabilitiesAndHeatmap(LeftEdge().eval(), flips=True)(inputs)
+    # WHEN the patch sits at the right edge THEN only the flipped views see it, and put it back on the right
+    assert np.unravel_index(int(torch.argmax(plain[0])), (GRID, GRID)) != (1, 3)
+    assert np.unravel_index(int(torch.argmax(flipped[0])), (GRID, GRID)) == (1, 3)
+
+
+def test_given_flips_then_the_onnx_graph_agrees_with_torch(tmp_path):
+    # GIVEN the flip-averaging wrapper exported to ONNX (the served model's form)
+    from training.export import export_graph  # noqa: PLC0415
+
+    check = np.random.default_rng(1).uniform(-1, 1, (3, 3, INPUT_SIZE, INPUT_SIZE)).astype(np.float32)
+    # WHEN exported THEN the export's own check (onnxruntime vs torch on both outputs) passes, batch 3
+    export_graph(ProbabilitiesAndHeatmap(BlockBrightness().eval(), flips=True), tmp_path / "m.onnx", check)

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from training.dataset import CLASSES
-from training.metrics import classification_metrics, precision_recall_points, roc_auc, roc_points
+from training.metrics import (
+    classification_metrics,
+    precision_recall_points,
+    recall_at_false_alarm_rate,
+    roc_auc,
+    roc_points,
+)
 
 
 @pytest.mark.parametrize(
@@ -161,3 +167,27 @@ def test_given_a_saturated_model_then_the_curves_have_one_point_per_distinct_sco
     assert fpr.tolist() == [0, 0.25, 1] and tpr.tolist() == [0, 0.75, 1]
     assert recall.tolist() == [0.75, 1.0] and precision.tolist() == [0.75, 0.5]
     assert _area(fpr, tpr) == pytest.approx(roc_auc(scores, labels))
+
+
+def test_given_twenty_good_photos_then_recall_within_five_percent_false_alarms_allows_one_good_photo_flagged():
+    # GIVEN 20 good photos (one may be flagged at 5 %) and 4 defective ones; the best good photo scores 0.9
+    good = np.r_[0.9, np.linspace(0.05, 0.4, 19)]
+    defective = np.array([0.95, 0.85, 0.8, 0.3])
+    scores, labels = np.r_[good, defective], np.r_[np.zeros(20, int), np.ones(4, int)]
+    # WHEN recall is read at <= 5 % false alarms THEN the threshold may go down to 0.8 (1 false alarm): 3 of 4
+    assert recall_at_false_alarm_rate(scores, labels, 0.05) == pytest.approx(3 / 4)
+    # AND at 0 % it stops above the good photo's 0.9: 1 of 4
+    assert recall_at_false_alarm_rate(scores, labels, 0.0) == pytest.approx(1 / 4)
+    # AND classification_metrics reports it at the false-alarm budget
+    metrics = classification_metrics(np.stack([1 - scores, scores], axis=1), labels, CLASSES, threshold=0.75)
+    assert metrics["false_alarm_budget"] == 0.05
+    assert metrics["defective_recall_within_false_alarm_budget"] == pytest.approx(3 / 4)
+
+
+def test_given_a_good_photo_tied_with_a_defective_one_then_the_tie_is_taken_whole():
+    # GIVEN one good photo of 10 tied with a defective one at 0.7: taking the tie costs 10 % false alarms
+    scores = np.r_[0.7, np.full(9, 0.1), 0.9, 0.7]
+    labels = np.r_[np.zeros(10, int), 1, 1]
+    # WHEN recall is read at 5 % THEN the tied defective photo does not count
+    assert recall_at_false_alarm_rate(scores, labels, 0.05) == pytest.approx(1 / 2)
+    assert recall_at_false_alarm_rate(scores, labels, 0.10) == pytest.approx(1.0)

@@ -36,13 +36,15 @@ def test_train_passes_the_options_and_prints_its_progress_and_the_test_figures(t
     assert "\x1b" not in out
     assert "epoch 1/1: train loss" in out and f"model {metadata['model_id']} written to" in out
     assert "4 images (test of" in out and "defective recall" in out and "true \\ predicted" in out
+    assert "within 5% false alarms" in out
 
 
 def test_evaluate_prints_a_table_of_figures_the_confusion_matrix_the_warning_and_the_report(trained):
     status, out = run("evaluate", "--dataset", str(trained["dataset"]), "--model-dir", str(trained["model"]))
     assert status == 0 and "\x1b" not in out
-    rows = [line.rsplit(maxsplit=1) for line in out.splitlines() if line.startswith(("accuracy ", "ROC AUC "))]
-    assert [name.strip() for name, _ in rows] == ["accuracy", "ROC AUC"]
+    rows = [line.rsplit(maxsplit=1) for line in out.splitlines()
+            if line.startswith(("accuracy ", "ROC AUC ", "defective recall within 5% false alarms "))]
+    assert [name.strip() for name, _ in rows] == ["accuracy", "ROC AUC", "defective recall within 5% false alarms"]
     assert all(0 <= float(value) <= 1 for _, value in rows)
     assert "pipeline CONFIDENCE_THRESHOLD for it" in out
     assert "WARNING: Only 2 test image(s)" in out

@@ -54,7 +54,7 @@ class UnreadableImage(ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    network: torch.nn.Module  # answers probabilities (softmax inside)
+    network: torch.nn.Module  # answers probabilities (softmax inside): with_heatmap's first output
     with_heatmap: torch.nn.Module  # the same network, answering (probabilities, heatmap)
     input_size: int
     model_id: str
@@ -79,12 +79,12 @@ def model_fn(model_dir) -> LoadedModel:
     if metadata.get("mode") == "anomaly":
         # model.pt is the whole anomaly scorer (backbone, memory, calibration): training/patchcore.py.
         with_heatmap = PatchCoreScorer.from_state_dict(network, state).to(device).eval()
-        network = FirstOutput(with_heatmap)
     else:
         network.load_state_dict(state)
-        network = torch.nn.Sequential(network.to(device).eval(), torch.nn.Softmax(dim=1))
-        with_heatmap = ProbabilitiesAndHeatmap(network[0]).eval()
-    model = LoadedModel(network=network, with_heatmap=with_heatmap, input_size=int(metadata["input_size"]),
+        # The model as it was evaluated and exported: averaged over mirrored views when it was trained so.
+        with_heatmap = ProbabilitiesAndHeatmap(network.to(device).eval(),
+                                               flips=bool(metadata.get("training", {}).get("test_time_flips"))).eval()
+    model = LoadedModel(network=FirstOutput(with_heatmap), with_heatmap=with_heatmap, input_size=int(metadata["input_size"]),
                         model_id=metadata.get("model_id", "unknown"), device=device)
     # The container logs stdout to CloudWatch: say which model this endpoint serves.
     print(f"model {model.model_id} ({metadata.get('mode', 'supervised')}) loaded on {device.type}: classes "
