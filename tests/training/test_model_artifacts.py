@@ -61,9 +61,11 @@ def test_given_tiny_training_then_metadata_follows_the_contract(trained):
     assert datetime.fromisoformat(metadata["trained_at"]).tzinfo is not None
     assert metadata["dataset"]["counts"] == {"defect_free": 8, "defective": 8}
     assert metadata["training"]["epochs"] == 1 and metadata["training"]["seed"] == 0
+    assert metadata["training"]["test_time_flips"] is True  # the served model averages mirrored views
     metrics = metadata["metrics"]
     assert metrics["images"] == sum(metrics["counts"].values()) == metadata["dataset"]["split"]["test"]
     assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["roc_auc"] <= 1
+    assert 0 <= metrics["defective_recall_within_false_alarm_budget"] <= 1
     # 2 test images per class cannot support any conclusion, and the metadata must say so
     assert metrics["reliable"] is False
     assert "unreliable" in metrics["warning"]

@@ -39,7 +39,7 @@ from training.preprocess import load_image, to_input_array
 
 IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png", "image/tiff", "image/bmp")
 JSON_CONTENT_TYPE = "application/json"
-SUPPORTED_ARCHITECTURES = ("efficientnet-lite0",)
+SUPPORTED_ARCHITECTURES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")  # the copied model code builds each
 CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 HEATMAP_ATTRIBUTE = ("heatmap", "true")  # CustomAttributes `heatmap=true` asks for the map
 
