@@ -53,9 +53,9 @@ EVAL_BATCH_SIZE = 64
 # A verdict whose confidence is below this goes to a person: the pipeline's default CONFIDENCE_THRESHOLD,
 # written into model.json (the embedded stack serves a model with its own threshold).
 REVIEW_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD
-# The served model reads each photo four times, mirrored each way, and averages (training/cam.py): on ELPV
-# ROC AUC 0.955 -> 0.963 and recall within 5 % false alarms 0.80 -> 0.84, for about 4x the inference time
-# of one view (a few ms at 192 px). The test figures are the served model's.
+# The served model reads each photo as it is and mirrored left-right, and averages (training/cam.py): on ELPV
+# with Lite1 ROC AUC 0.953 -> 0.959, recall within 5 % false alarms 0.78 -> 0.81 (docs/model-choices.md), for
+# one more view's inference (about 6 ms at 192 px on 2 cores). The test figures are the served model's.
 TEST_TIME_FLIPS = True
 
 
