@@ -34,7 +34,8 @@ def run_demo(*, retrain: bool = False) -> int:
     print(f"training images: {train_dir}\nheld-out images the model never sees: {len(truths)} in {holdout_dir}")
 
     model_dir = paths.default_model_dir()
-    if retrain or not (model_dir / "model.json").exists():
+    cached = not retrain and (model_dir / "model.json").exists()
+    if not cached:
         _section("Training the demo model (once; cached afterwards)")
         from training.train import train  # noqa: PLC0415
 
@@ -42,6 +43,9 @@ def run_demo(*, retrain: bool = False) -> int:
             train(train_dir, model_dir, progress=progress)
     predictor = load_predictor(model_dir)
     print(f"model: {predictor.model_id} ({model_dir})")
+    if cached:
+        print(f"(cached, trained {predictor.metadata.get('trained_at', 'earlier')}: `inspection-app demo --retrain` "
+              "trains it again with this version's defaults)")
     print_model_figures(predictor.metadata)
 
     _section("Starting the embedded stack")
