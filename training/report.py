@@ -29,7 +29,7 @@ def _roc(out: Path, scores, labels, metrics) -> str:
     axes.plot(fpr, tpr, label=f"model (AUC {metrics['roc_auc']:.3f})")
     axes.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
     point = metrics["operating_point"]
-    if point.get("threshold") is not None:
+    if point.get("threshold") is not None and None not in (point["recall"], point["false_alarm_rate"]):
         axes.scatter([point["false_alarm_rate"]], [point["recall"]], color="red", zorder=3,
                      label=f"recall {point['target_recall']:.0%} operating point")
     axes.set(xlabel="false-alarm rate (defect-free flagged)", ylabel="defective recall", title="ROC")
@@ -100,9 +100,14 @@ def write_report(out: Path, metrics: dict, scores, labels, mistakes) -> Path:
         "",
     ]
     if point.get("threshold") is not None:
+        chosen_on = ("chosen on the validation split" if point["chosen_on"] == "validation" else
+                     "chosen on these images themselves, so the recall is the one it was fitted to")
+        recall = "–" if point["recall"] is None else f"{point['recall']:.3f}"
+        false_alarms = "–" if point["false_alarm_rate"] is None else f"{point['false_alarm_rate']:.1%}"
         lines += [
-            f"**Operating point for {point['target_recall']:.0%} defective recall:** flag p(defective) ≥ "
-            f"{point['threshold']:.4f}; recall {point['recall']:.3f}, false alarms {point['false_alarm_rate']:.1%} "
+            f"**Operating point for {point['target_recall']:.0%} defective recall** ({chosen_on}, "
+            f"{point['chosen_on_images']} images): flag p(defective) ≥ {point['threshold']:.4f}; on these images "
+            f"recall {recall}, false alarms {false_alarms} "
             f"({point['false_alarms']} of {point['negatives']} defect-free images). In the pipeline: "
             f"`CONFIDENCE_THRESHOLD={point['recommended_confidence_threshold']}` "
             "(every image scored at or above that point ends as `defective` or `needs_review`).",

@@ -65,6 +65,10 @@ def cmd_prepare_elpv(args) -> int:
     return 0
 
 
+def _share(value: float | None, spec: str = ".3f") -> str:
+    return "–" if value is None else format(value, spec)  # None: no image of that class was evaluated
+
+
 def print_evaluation(metrics: dict, out) -> None:
     """The figures worth a glance as a table, the confusion matrix, then any warning and where the report is."""
     out.print(f"{metrics['images']} images ({metrics['split']} of {metrics['dataset']}), model {metrics['model_id']}",
@@ -79,10 +83,12 @@ def print_evaluation(metrics: dict, out) -> None:
     figures.add_row(f"needs review below {metrics['review_threshold']}", f"{metrics['needs_review_fraction']:.1%}")
     point = metrics["operating_point"]
     if point.get("threshold") is not None:
-        figures.add_row(f"flag p(defective) >= this to catch {point['target_recall']:.0%} of defects",
-                        f"{point['threshold']:.4f}")
+        chosen_on = ("the validation split" if point["chosen_on"] == "validation" else "these images")
+        figures.add_row(f"flag p(defective) >= this to catch {point['target_recall']:.0%} of defects "
+                        f"(chosen on {chosen_on}, {point['chosen_on_images']} images)", f"{point['threshold']:.4f}")
+        figures.add_row("defective recall at that point", _share(point["recall"]))
         figures.add_row("false alarms at that point",
-                        f"{point['false_alarm_rate']:.1%} ({point['false_alarms']}/{point['negatives']})")
+                        f"{_share(point['false_alarm_rate'], '.1%')} ({point['false_alarms']}/{point['negatives']})")
         figures.add_row("pipeline CONFIDENCE_THRESHOLD for it", str(point["recommended_confidence_threshold"]))
     out.print(figures)
     classes = list(metrics["confusion_matrix"])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.evaluate import evaluate, operating_point
+from training.evaluate import evaluate, held_out_operating_point, operating_point
 from training.train import train
 
 
@@ -34,6 +34,31 @@ def test_given_one_class_only_then_no_operating_point_and_a_reason():
     assert point["threshold"] is None and "both classes" in point["reason"]
 
 
+def test_given_validation_scores_then_the_threshold_is_chosen_there_and_measured_on_the_evaluated_images():
+    # GIVEN validation photos whose lowest defective score is 0.4, and test photos the threshold was not fitted to
+    validation = (np.array([0.9, 0.4, 0.3, 0.1]), np.array([1, 1, 0, 0]))
+    scores, labels = np.array([0.8, 0.35, 0.5, 0.2, 0.1]), np.array([1, 1, 0, 0, 0])
+    # WHEN 99 % recall is wanted
+    point = held_out_operating_point(validation, scores, labels, 0.99)
+    # THEN the threshold comes from validation (0.4), and the test photos say what it gives: 1 of 2 defects caught
+    # (not the 99 % it was chosen for), 1 of 3 good photos flagged
+    assert point["threshold"] == 0.4 and point["chosen_on"] == "validation" and point["chosen_on_images"] == 4
+    assert point["recall"] == 0.5
+    assert point["false_alarms"] == 1 and point["false_alarm_rate"] == pytest.approx(1 / 3)
+    assert point["recommended_confidence_threshold"] == pytest.approx(0.6)
+
+
+def test_given_a_validation_split_of_good_photos_only_then_the_point_is_chosen_on_the_evaluated_images_and_says_so():
+    # GIVEN an anomaly model's validation split: good photos alone cannot place a recall threshold
+    validation = (np.array([0.1, 0.2]), np.array([0, 0]))
+    scores, labels = np.array([0.8, 0.35, 0.5, 0.2]), np.array([1, 1, 0, 0])
+    point = held_out_operating_point(validation, scores, labels, 0.99)
+    assert point["chosen_on"] == "evaluated" and point["chosen_on_images"] == 4
+    assert point["threshold"] == 0.35 and point["recall"] == 1.0
+    # AND without any validation photos (another dataset) the same
+    assert held_out_operating_point(None, scores, labels, 0.99) == point
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, write_dataset):
     root = tmp_path_factory.mktemp("evaluate")
@@ -46,6 +71,9 @@ def test_given_the_training_dataset_then_only_its_test_split_is_evaluated_and_re
     root, dataset = tiny_model
     metrics = evaluate(dataset, root / "model")
     assert metrics["split"] == "test" and metrics["images"] == 4  # 20 % of 8 per class
+    # the operating point is chosen on the validation split (10 % of 8 per class: 1 each), not on these 4
+    assert metrics["operating_point"]["chosen_on"] == "validation"
+    assert metrics["operating_point"]["chosen_on_images"] == 2
     assert metrics["reliable"] is False and "unreliable" in metrics["warning"]
     report = root / "model" / "evaluation" / "report.md"
     assert metrics["report"] == str(report)
@@ -61,4 +89,5 @@ def test_given_another_dataset_then_all_its_images_are_evaluated(tiny_model, wri
     other = write_dataset(root / "other", per_class=5, seed=9)
     metrics = evaluate(other, root / "model", write_report=False)
     assert metrics["split"] == "all" and metrics["images"] == 10
+    assert metrics["operating_point"]["chosen_on"] == "evaluated"  # no validation split of another dataset
     assert sum(sum(row.values()) for row in metrics["confusion_matrix"].values()) == 10
