@@ -88,8 +88,9 @@ def print_model_figures(metadata: dict) -> None:
     print(f"test split ({metrics['images']} photos): accuracy {metrics['accuracy']:.3f}, defective recall "
           f"{metrics['defective_recall']:.3f} at precision {metrics['defective_precision']:.3f}, ROC AUC "
           f"{metrics['roc_auc']:.3f}{within_budget}")
-    print(f"trained in {training['seconds']:.0f} s on {training['device']} ({training['epochs']} epochs, "
-          f"best {training['best_epoch']})")
+    if {"seconds", "device", "epochs", "best_epoch"} <= training.keys():  # a supervised model's training
+        print(f"trained in {training['seconds']:.0f} s on {training['device']} ({training['epochs']} epochs, "
+              f"best {training['best_epoch']})")
 
 
 def print_summary(reports: list[dict], truths: dict, *, alerts: int) -> None:

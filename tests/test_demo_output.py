@@ -26,3 +26,9 @@ def test_given_a_model_trained_before_the_false_alarm_figure_then_the_rest_is_pr
 def test_given_a_model_without_figures_then_nothing_is_printed(capsys):
     print_model_figures({"training": TRAINING})
     assert capsys.readouterr().out == ""
+
+
+def test_given_a_model_trained_otherwise_then_only_its_figures_are_printed(capsys):
+    # an anomaly model's training record has no epochs
+    print_model_figures({"metrics": METRICS, "training": {"seconds": 18.0, "device": "cpu"}})
+    assert len(capsys.readouterr().out.splitlines()) == 1

@@ -29,7 +29,7 @@ class ExportError(RuntimeError):
 def export_onnx(model: nn.Module, path, check_inputs: np.ndarray, *, flips: bool = False) -> None:
     """Write `model` + softmax (+ its heatmap) to `path` for inputs shaped like check_inputs (float32
     [N, 3, S, S], any N) and check onnxruntime agrees with torch on both outputs (real preprocessed
-    images are a better check than noise). `flips`: the graph averages the four mirrored views
+    images are a better check than noise). `flips`: the graph averages the photo and its left-right mirror
     (training/cam.py), so every caller of the served model gets the test-time augmentation."""
     export_graph(ProbabilitiesAndHeatmap(model, flips=flips), path, check_inputs)
 

@@ -21,8 +21,8 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +56,8 @@ EVAL_BATCH_SIZE = 64
 # written into model.json (the embedded stack serves a model with its own threshold).
 REVIEW_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD
 # The served model reads each photo as it is and mirrored left-right, and averages (training/cam.py): on ELPV
-# with Lite1 ROC AUC 0.953 -> 0.959, recall within 5 % false alarms 0.78 -> 0.81 (docs/model-choices.md), for
-# one more view's inference (about 6 ms at 192 px on 2 cores). The test figures are the served model's.
+# the same weights went from ROC AUC 0.955 to 0.962 and from recall 0.799 to 0.835 within 5 % false alarms
+# (docs/model-choices.md), for 1.9 ms more per photo on 2 cores. The test figures are the served model's.
 TEST_TIME_FLIPS = True
 
 
