@@ -92,7 +92,7 @@ def evaluate(dataset_dir, model_dir, *, target_recall: float = DEFAULT_TARGET_RE
     scores = probabilities[:, DEFECTIVE_INDEX]
     metrics = classification_metrics(probabilities, labels, dataset.classes, predictor.threshold)
     chosen_on = None
-    if validation:
+    if validation and len({label for _, label in validation}) == 2:  # (an anomaly model's: good photos alone)
         validation_probabilities, validation_labels = _predictions(predictor, validation)
         chosen_on = (validation_probabilities[:, DEFECTIVE_INDEX], validation_labels)
     metrics.update(
