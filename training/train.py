@@ -282,20 +282,19 @@ def _augment(pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def _served_probabilities(model: nn.Module, pixels: np.ndarray, device: torch.device, flips: bool) -> np.ndarray:
     """p [N, 2] for uint8 images as the exported model answers them (with the test-time flips or not)."""
     served = ProbabilitiesAndHeatmap(model, flips=flips).eval()
-    return np.concatenate([
-        served(torch.from_numpy(normalise(pixels[start:start + EVAL_BATCH_SIZE])).to(
-            device, memory_format=torch.channels_last))[0].cpu().numpy()
-        for start in range(0, len(pixels), EVAL_BATCH_SIZE)
-    ])
+    return torch.cat([served(inputs)[0].cpu() for inputs in _eval_inputs(pixels, device)]).numpy()
 
 
 @torch.inference_mode()
 def _logits(model: nn.Module, pixels: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Eval-mode logits on the CPU for uint8 images, preprocessed exactly as the predictors do."""
+    """Eval-mode logits on the CPU for uint8 images."""
     model.eval()
-    outputs = []
+    return torch.cat([model(inputs).cpu() for inputs in _eval_inputs(pixels, device)])
+
+
+def _eval_inputs(pixels: np.ndarray, device: torch.device):
+    """uint8 images -> network inputs, batch by batch, preprocessed exactly as the predictors do."""
     for start in range(0, len(pixels), EVAL_BATCH_SIZE):
-        inputs = torch.from_numpy(normalise(pixels[start : start + EVAL_BATCH_SIZE]))
-        outputs.append(model(inputs.to(device, memory_format=torch.channels_last)).cpu())
-    return torch.cat(outputs)
+        yield torch.from_numpy(normalise(pixels[start:start + EVAL_BATCH_SIZE])).to(
+            device, memory_format=torch.channels_last)
 
