@@ -87,3 +87,8 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, classe
             f"at that size; at least {RELIABLE_PER_CLASS} per class are needed to compare models."
         )
     return metrics
+
+
+def figure_text(value: float | None, spec: str = ".3f") -> str:
+    """A figure as people read it; "–" where there is none (no image of the class it counts was evaluated)."""
+    return "–" if value is None else format(value, spec)

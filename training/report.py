@@ -13,7 +13,7 @@ from chalicelib.heatmaps import render_overlay  # noqa: E402
 from chalicelib.imaging import open_rgb  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from training.metrics import precision_recall_points, roc_points  # noqa: E402
+from training.metrics import figure_text, precision_recall_points, roc_points  # noqa: E402
 
 
 def _save(figure, path: Path) -> str:
@@ -102,8 +102,7 @@ def write_report(out: Path, metrics: dict, scores, labels, mistakes) -> Path:
     if point.get("threshold") is not None:
         chosen_on = ("chosen on the validation split" if point["chosen_on"] == "validation" else
                      "chosen on these images themselves, so the recall is the one it was fitted to")
-        recall = "–" if point["recall"] is None else f"{point['recall']:.3f}"
-        false_alarms = "–" if point["false_alarm_rate"] is None else f"{point['false_alarm_rate']:.1%}"
+        recall, false_alarms = figure_text(point["recall"]), figure_text(point["false_alarm_rate"], ".1%")
         lines += [
             f"**Operating point for {point['target_recall']:.0%} defective recall** ({chosen_on}, "
             f"{point['chosen_on_images']} images): flag p(defective) ≥ {point['threshold']:.4f}; on these images "

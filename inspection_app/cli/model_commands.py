@@ -65,12 +65,10 @@ def cmd_prepare_elpv(args) -> int:
     return 0
 
 
-def _share(value: float | None, spec: str = ".3f") -> str:
-    return "–" if value is None else format(value, spec)  # None: no image of that class was evaluated
-
-
 def print_evaluation(metrics: dict, out) -> None:
     """The figures worth a glance as a table, the confusion matrix, then any warning and where the report is."""
+    from training.metrics import figure_text  # noqa: PLC0415 - numpy, after an evaluation loaded it anyway
+
     out.print(f"{metrics['images']} images ({metrics['split']} of {metrics['dataset']}), model {metrics['model_id']}",
               soft_wrap=True)
     figures = table("figure", "value", numbers=("value",))
@@ -86,9 +84,9 @@ def print_evaluation(metrics: dict, out) -> None:
         chosen_on = ("the validation split" if point["chosen_on"] == "validation" else "these images")
         figures.add_row(f"flag p(defective) >= this to catch {point['target_recall']:.0%} of defects "
                         f"(chosen on {chosen_on}, {point['chosen_on_images']} images)", f"{point['threshold']:.4f}")
-        figures.add_row("defective recall at that point", _share(point["recall"]))
+        figures.add_row("defective recall at that point", figure_text(point["recall"]))
         figures.add_row("false alarms at that point",
-                        f"{_share(point['false_alarm_rate'], '.1%')} ({point['false_alarms']}/{point['negatives']})")
+                        f"{figure_text(point['false_alarm_rate'], '.1%')} ({point['false_alarms']}/{point['negatives']})")
         figures.add_row("pipeline CONFIDENCE_THRESHOLD for it", str(point["recommended_confidence_threshold"]))
     out.print(figures)
     classes = list(metrics["confusion_matrix"])
